@@ -1,0 +1,5 @@
+"""Prefect blocks: credentials and settings."""
+
+from .credentials import ElevenLabsCredentials
+
+__all__ = ["ElevenLabsCredentials"]
