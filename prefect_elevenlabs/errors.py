@@ -30,11 +30,18 @@ __all__ = [
 
 # Status strings that mean "wait and try again": flow control rather than failure.
 RATE_LIMIT_STATUSES = frozenset(
-    {"too_many_concurrent_requests", "concurrent_limit_exceeded", "system_busy", "rate_limit_exceeded"}
+    {
+        "too_many_concurrent_requests",
+        "concurrent_limit_exceeded",
+        "system_busy",
+        "rate_limit_exceeded",
+    }
 )
 QUOTA_STATUSES = frozenset({"quota_exceeded"})
 AUTH_STATUSES = frozenset({"invalid_api_key", "missing_permissions", "detected_unusual_activity"})
-NOT_FOUND_STATUSES = frozenset({"voice_not_found", "not_found", "dubbing_not_found", "history_item_not_found"})
+NOT_FOUND_STATUSES = frozenset(
+    {"voice_not_found", "not_found", "dubbing_not_found", "history_item_not_found"}
+)
 
 
 class ElevenLabsError(Exception):
@@ -97,7 +104,9 @@ class ElevenLabsError(Exception):
         return {}
 
 
-def _rebuild_error(cls: type[ElevenLabsError], message: str, state: dict[str, Any]) -> ElevenLabsError:
+def _rebuild_error(
+    cls: type[ElevenLabsError], message: str, state: dict[str, Any]
+) -> ElevenLabsError:
     return cls(message, **state)
 
 
@@ -159,7 +168,7 @@ class ConnectionFailedError(ElevenLabsError):
     retryable = True
 
 
-class TimeoutError(ElevenLabsError):  # noqa: A001 - mirrors httpx's naming inside our namespace
+class TimeoutError(ElevenLabsError):  # mirrors httpx's name, inside our namespace
     """No complete response within the configured timeout."""
 
     retryable = True

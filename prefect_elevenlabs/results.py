@@ -106,7 +106,9 @@ class Transcript(BaseModel):
         return self.model_copy(update={"words": words})
 
     @classmethod
-    def join(cls, parts: Sequence[tuple[float, Transcript]], *, source: str | None = None) -> Transcript:
+    def join(
+        cls, parts: Sequence[tuple[float, Transcript]], *, source: str | None = None
+    ) -> Transcript:
         """Stitches transcripts of consecutive chunks, each given with its start offset."""
         words: list[TimedWord] = []
         texts: list[str] = []

@@ -10,7 +10,7 @@ import weakref
 from typing import TYPE_CHECKING, ClassVar
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator
 
 from ..errors import ConfigurationError
 
@@ -60,10 +60,8 @@ class ElevenLabsCredentials(CredentialsBlock):
 
     _block_type_name: ClassVar[str] = "ElevenLabs Credentials"
     _block_type_slug: ClassVar[str] = "elevenlabs-credentials"
-    _logo_url: ClassVar[str] = "https://elevenlabs.io/favicon.ico"  # type: ignore[assignment]
-    _documentation_url: ClassVar[str] = (  # type: ignore[assignment]
-        "https://elevenlabs.io/docs/api-reference/authentication"
-    )
+    _logo_url = HttpUrl("https://elevenlabs.io/favicon.ico")
+    _documentation_url = HttpUrl("https://elevenlabs.io/docs/api-reference/authentication")
 
     api_key: SecretStr | None = Field(
         default=None,
@@ -218,7 +216,7 @@ def _embedded_engine_url() -> str:
     except ImportError as exc:
         raise ConfigurationError(
             "base_url='local' needs the offline engine, which is not installed: "
-            "pip install 'prefect-elevenlabs[local]' (and the Debian packages listed in the README). "
+            "pip install 'prefect-elevenlabs[local]' (and the Debian packages in the README). "
             f"Import failed with: {exc}",
             status="local_engine_unavailable",
         ) from exc

@@ -14,11 +14,13 @@ from types import TracebackType
 
 
 class ConcurrencyLimiter:
-    """Caps concurrent holders at ``limit`` (``None`` means no cap); FIFO across loops and threads."""
+    """Caps concurrent holders at ``limit`` (``None``: no cap); FIFO across loops and threads."""
 
     def __init__(self, limit: int | None) -> None:
         if limit is not None and limit < 1:
-            raise ValueError(f"max_concurrency must be at least 1 (or None for no cap), got {limit}")
+            raise ValueError(
+                f"max_concurrency must be at least 1 (or None for no cap), got {limit}"
+            )
         self.limit = limit
         self._lock = threading.Lock()
         self._in_use = 0

@@ -11,7 +11,6 @@ import contextlib
 import contextvars
 import logging
 import os
-import random
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -106,7 +105,7 @@ def _int_header(headers: httpx.Headers, name: str) -> int | None:
 
 @dataclass(frozen=True)
 class FileSpec:
-    """One file part of a multipart upload, re-opened on every attempt so retries re-send it whole."""
+    """One file part of a multipart upload, re-opened on every attempt so a retry sends it whole."""
 
     path: Path | None = None
     content: bytes | None = None
@@ -122,7 +121,7 @@ class FileSpec:
 
     @classmethod
     def json_part(cls, content: str) -> FileSpec:
-        """A form field sent as its own ``application/json`` part (e.g. STT ``additional_formats``)."""
+        """A form field sent as its own ``application/json`` part (STT ``additional_formats``)."""
         return cls(content=content.encode(), filename=None, content_type="application/json")
 
 
@@ -157,12 +156,14 @@ class StreamedResponse:
                 yield chunk
         except httpx.TimeoutException as exc:
             raise TimeoutError(
-                f"{self.meta.endpoint}: the response stopped arriving before it was complete ({exc})",
+                f"{self.meta.endpoint}: the response stopped arriving before it was "
+                f"complete ({exc})",
                 request_id=self.meta.request_id,
             ) from exc
         except httpx.TransportError as exc:
             raise ConnectionFailedError(
-                f"{self.meta.endpoint}: the connection dropped mid-response ({type(exc).__name__}: {exc})",
+                f"{self.meta.endpoint}: the connection dropped mid-response "
+                f"({type(exc).__name__}: {exc})",
                 request_id=self.meta.request_id,
             ) from exc
 
@@ -236,7 +237,7 @@ class Transport:
         multipart: Multipart | None = None,
         endpoint: str | None = None,
     ) -> tuple[httpx.Response, ResponseMeta]:
-        """Sends a request and reads the whole (small, JSON or text) body, retrying as policy allows."""
+        """Sends a request and reads the whole (small: JSON or text) body, with retries."""
         async with self.stream(
             method, path, params=params, json=json, multipart=multipart, endpoint=endpoint
         ) as streamed:
@@ -309,10 +310,20 @@ class Transport:
             async with self.stream(
                 method, path, params=params, json=json, multipart=multipart, endpoint=name
             ) as streamed:
-                if isinstance(dest, (str, os.PathLike)):
-                    written = await _write_atomically(Path(dest), streamed.iter_bytes())
-                else:
-                    written = await _write_to_handle(dest, streamed.iter_bytes())
+                try:
+                    if isinstance(dest, (str, os.PathLike)):
+                        written = await _write_atomically(Path(dest), streamed.iter_bytes())
+                    else:
+                        written = await _write_to_handle(dest, streamed.iter_bytes())
+                except (ConnectionFailedError, TimeoutError) as error:
+                    if not isinstance(dest, (str, os.PathLike)) and not dest.seekable():
+                        # Bytes already went where we cannot take them back: no safe retry.
+                        raise ConnectionFailedError(
+                            f"{name}: the download failed part-way into a non-seekable "
+                            f"destination and cannot be retried safely ({error.message})",
+                            request_id=error.request_id,
+                        ) from error
+                    raise _BodyInterrupted(error) from error
                 return written, streamed.meta
 
         return await self._with_retries(name, attempt)
@@ -320,35 +331,56 @@ class Transport:
     # ----------------------------------------------------------------------------------------
     # Retry machinery
 
-    async def _request_json_once(self, method: str, path: str, **kwargs: Any) -> tuple[Any, ResponseMeta]:
-        response, meta = await self.request(method, path, **kwargs)
-        if not response.content:
-            return None, meta
-        try:
-            return response.json(), meta
-        except ValueError as exc:
-            raise ConnectionFailedError(
-                f"{meta.endpoint}: the response was not valid JSON (cut short?): {exc}",
-                request_id=meta.request_id,
-                status_code=response.status_code,
-            ) from exc
+    async def _request_json_once(
+        self, method: str, path: str, **kwargs: Any
+    ) -> tuple[Any, ResponseMeta]:
+        async with self.stream(method, path, **kwargs) as streamed:
+            response = streamed._response
+            try:
+                await response.aread()
+            except httpx.TransportError as exc:
+                raise _BodyInterrupted(
+                    ConnectionFailedError(
+                        f"{streamed.meta.endpoint}: the connection dropped mid-response ({exc})",
+                        request_id=streamed.meta.request_id,
+                    )
+                ) from exc
+            if not response.content:
+                return None, streamed.meta
+            try:
+                return response.json(), streamed.meta
+            except ValueError as exc:
+                raise _BodyInterrupted(
+                    ConnectionFailedError(
+                        f"{streamed.meta.endpoint}: the response was not valid JSON "
+                        f"(cut short?): {exc}",
+                        request_id=streamed.meta.request_id,
+                        status_code=response.status_code,
+                    )
+                ) from exc
 
     async def _with_retries(self, endpoint: str, attempt_fn: Callable[[], Awaitable[Any]]) -> Any:
-        """Re-runs a whole attempt (open + body) when the body itself fails mid-transfer."""
+        """Re-runs a whole attempt when its body failed mid-transfer.
+
+        Failures before the headers arrive are retried inside :meth:`_open_with_retries` and
+        reach this loop as plain errors, which it lets through.
+        """
         body_retries = 0
         while True:
             try:
                 return await attempt_fn()
-            except ElevenLabsError as error:
-                # Failures before headers were already retried inside _open_with_retries.
-                if getattr(error, "_retries_exhausted", False) or not is_retryable(error):
-                    raise
+            except _BodyInterrupted as interrupted:
+                error = interrupted.error
                 if body_retries >= self.retry.max_retries:
-                    raise
-                wait = self.retry.delay(body_retries, getattr(error, "retry_after", None))
+                    raise error from interrupted.__cause__
+                wait = self.retry.delay(body_retries, None)
                 self.logger.warning(
                     "%s: %s; retrying the whole transfer in %.2fs (retry %d of %d)",
-                    endpoint, error, wait, body_retries + 1, self.retry.max_retries,
+                    endpoint,
+                    error,
+                    wait,
+                    body_retries + 1,
+                    self.retry.max_retries,
                 )
                 body_retries += 1
                 await self._sleep(wait)
@@ -368,11 +400,12 @@ class Transport:
             attempt += 1
             started = time.monotonic()
             try:
-                response = await self._send(method, path, params=params, json=json, multipart=multipart)
+                response = await self._send(
+                    method, path, params=params, json=json, multipart=multipart
+                )
             except ElevenLabsError as error:
                 latency = time.monotonic() - started
                 if not self._should_retry(error, attempt, endpoint, latency, None):
-                    error._retries_exhausted = True  # type: ignore[attr-defined]
                     raise
                 await self._sleep(self.retry.delay(attempt - 1, None))
                 continue
@@ -381,7 +414,11 @@ class Transport:
             if response.is_success:
                 self.logger.debug(
                     "%s -> %d in %.3fs (attempt %d, request_id=%s, character_cost=%s)",
-                    endpoint, response.status_code, latency, attempt, request_id,
+                    endpoint,
+                    response.status_code,
+                    latency,
+                    attempt,
+                    request_id,
                     response.headers.get("character-cost"),
                 )
                 return response, ResponseMeta.from_response(
@@ -394,16 +431,15 @@ class Transport:
             finally:
                 await response.aclose()
             retry_after = parse_retry_after(response.headers)
-            error = error_from_response(
+            failure = error_from_response(
                 response.status_code,
                 content,
                 request_id=request_id,
                 retry_after=retry_after,
                 endpoint=endpoint,
             )
-            if not self._should_retry(error, attempt, endpoint, latency, request_id):
-                error._retries_exhausted = True  # type: ignore[attr-defined]
-                raise error
+            if not self._should_retry(failure, attempt, endpoint, latency, request_id):
+                raise failure
             await self._sleep(self.retry.delay(attempt - 1, retry_after))
 
     def _should_retry(
@@ -528,22 +564,16 @@ async def _write_to_handle(handle: IO[bytes], chunks: AsyncIterator[bytes]) -> i
             handle.write(chunk)
             written += len(chunk)
     except ElevenLabsError:
-        if start is None:
-            # Bytes already went to a stream we cannot rewind: a retry would duplicate them.
-            raise _not_retryable_copy()
-        handle.seek(start)
-        handle.truncate()
+        if start is not None:
+            handle.seek(start)
+            handle.truncate()
         raise
     return written
 
 
-def _not_retryable_copy() -> ElevenLabsError:
-    error = ConnectionFailedError(
-        "the download failed part-way into a non-seekable destination; it cannot be retried safely"
-    )
-    error._retries_exhausted = True  # type: ignore[attr-defined]
-    return error
+class _BodyInterrupted(Exception):
+    """Carries a failure that happened after the headers, so the whole transfer is retried."""
 
-
-def new_rng(seed: int | None = None) -> random.Random:
-    return random.Random(seed)
+    def __init__(self, error: ElevenLabsError) -> None:
+        super().__init__(str(error))
+        self.error = error

@@ -45,6 +45,14 @@ ROUTE_MODULES: tuple[str, ...] = (
     "tts",
     "voices",
     "design",
+    "stt",
+    "realtime",
+    "sound",
+    "music",
+    "dubbing",
+    "voice_changer",
+    "alignment",
+    "extensions",
 )
 """Modules under ``prefect_elevenlabs.local.routes`` whose ``router`` the app serves."""
 

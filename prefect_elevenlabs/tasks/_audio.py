@@ -9,7 +9,14 @@ from pathlib import Path
 from ..errors import InvalidRequestError, MediaError
 
 _FORMAT = re.compile(r"^(mp3|pcm|wav|ulaw|alaw|opus)_(\d+)(?:_(\d+))?$")
-_EXTENSIONS = {"mp3": "mp3", "wav": "wav", "opus": "opus", "pcm": "pcm", "ulaw": "ulaw", "alaw": "alaw"}
+_EXTENSIONS = {
+    "mp3": "mp3",
+    "wav": "wav",
+    "opus": "opus",
+    "pcm": "pcm",
+    "ulaw": "ulaw",
+    "alaw": "alaw",
+}
 _RAW_BYTES_PER_SAMPLE = {"pcm": 2, "ulaw": 1, "alaw": 1}
 
 
@@ -18,8 +25,9 @@ def parse_format(output_format: str) -> tuple[str, int]:
     match = _FORMAT.match(output_format or "")
     if not match:
         raise InvalidRequestError(
-            f"output_format {output_format!r} is not an ElevenLabs format: use codec_samplerate[_kbps] "
-            "such as mp3_44100_128, pcm_16000, wav_44100, ulaw_8000 or opus_48000_64",
+            f"output_format {output_format!r} is not an ElevenLabs format: use "
+            "codec_samplerate[_kbps] such as mp3_44100_128, pcm_16000, wav_44100, "
+            "ulaw_8000 or opus_48000_64",
             status="invalid_output_format",
             param="output_format",
         )
@@ -52,7 +60,7 @@ def audio_facts(path: str | os.PathLike[str], output_format: str) -> tuple[float
 
 def join_audio(parts: list[Path], dest: Path, output_format: str) -> None:
     """Concatenates chunks of one format into ``dest`` in the same format."""
-    codec, rate = parse_format(output_format)
+    codec, _ = parse_format(output_format)
     if codec in _RAW_BYTES_PER_SAMPLE:
         with open(dest, "wb") as out:
             for part in parts:

@@ -62,7 +62,11 @@ class _Constant(CachePolicy):
     value: str = CACHE_VERSION
 
     def compute_key(
-        self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
     ) -> str | None:
         return self.value
 
@@ -79,7 +83,11 @@ class _OutputsPresent(CachePolicy):
     expected_uri: Callable[[dict[str, Any]], str | None] | None = None
 
     def compute_key(
-        self, task_ctx: TaskRunContext, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kwargs: Any
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
     ) -> str | None:
         if self.expected_uri is None:
             return "outputs"
@@ -92,7 +100,9 @@ class _OutputsPresent(CachePolicy):
         return f"missing-{uuid.uuid4().hex}"
 
 
-def generation_cache(expected_uri: Callable[[dict[str, Any]], str | None] | None = None) -> CachePolicy:
+def generation_cache(
+    expected_uri: Callable[[dict[str, Any]], str | None] | None = None,
+) -> CachePolicy:
     """The cache policy of generation tasks: inputs minus credentials, the version, the output."""
     return (INPUTS - "credentials") + _Constant() + _OutputsPresent(expected_uri=expected_uri)
 

@@ -57,7 +57,7 @@ def content_hash(*parts: Any, length: int = 12) -> str:
 
 def slug(text: str, max_len: int = 32) -> str:
     words = re.sub(r"[^A-Za-z0-9]+", "-", text.lower()).strip("-")
-    return (words[:max_len].rstrip("-") or "audio")
+    return words[:max_len].rstrip("-") or "audio"
 
 
 class OutputDir:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 # A sentence ends at . ! ? (or their CJK forms) plus closing quotes/brackets, then whitespace.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s+")
-_CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？…])[\"'”’)\]]*\s+")  # noqa: RUF001
+_CLAUSE_END = re.compile(r"(?<=[,;:—–])\s+")  # noqa: RUF001
 
 
 def split_text(text: str, limit: int) -> list[str]:

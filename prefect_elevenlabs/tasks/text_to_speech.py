@@ -54,13 +54,20 @@ def speech_file_name(
     filename: str | None = None,
     kind: str = "speech",
 ) -> str:
-    """The file name a speech output gets: ``filename`` if given, else one derived from the inputs."""
+    """The file name of a speech output: ``filename`` if given, else derived from the inputs."""
     ext = _audio.extension(output_format)
     if filename:
         _storage.safe_name(filename, what="filename")
         return filename if filename.endswith(f".{ext}") else f"{filename}.{ext}"
     digest = _storage.content_hash(
-        kind, text, voice_id, model_id, output_format, _settings_dict(voice_settings), language_code, seed
+        kind,
+        text,
+        voice_id,
+        model_id,
+        output_format,
+        _settings_dict(voice_settings),
+        language_code,
+        seed,
     )
     return f"{_storage.slug(text)}-{digest}.{ext}"
 
@@ -169,7 +176,9 @@ class _Speaker:
             self.starts.extend(t + offset for t in alignment.character_start_times_seconds)
             self.ends.extend(t + offset for t in alignment.character_end_times_seconds)
 
-    async def streamed(self, chunk: str, out: Any, context: dict[str, Any], clock: dict[str, float]) -> None:
+    async def streamed(
+        self, chunk: str, out: Any, context: dict[str, Any], clock: dict[str, float]
+    ) -> None:
         async with self.client.text_to_speech.stream(
             self.voice_id, text=chunk, **self.options, **context
         ) as stream:
@@ -269,7 +278,9 @@ async def generate_speech(
     async with api_call(credentials) as client:
         chunks = split_text(text, await text_limit(client, model_id))
         if len(chunks) > 1:
-            run_logger().info("text of %d characters split into %d requests", len(text), len(chunks))
+            run_logger().info(
+                "text of %d characters split into %d requests", len(text), len(chunks)
+            )
         speaker = _Speaker(client, voice_id, options)
         with target.staged(name) as staged:
             await speaker.speak(chunks, staged, output_format, with_timestamps)
@@ -323,7 +334,8 @@ async def text_to_speech(
         voice_settings: stability, similarity_boost, style, use_speaker_boost, speed.
         language_code: ISO 639-1 code to force a language, for models that support it.
         seed: Best-effort determinism.
-        output_dir: A folder or fsspec URL; defaults to $PREFECT_ELEVENLABS_OUTPUT_DIR or ./elevenlabs-output.
+        output_dir: A folder or fsspec URL; defaults to $PREFECT_ELEVENLABS_OUTPUT_DIR,
+            else ./elevenlabs-output.
         filename: The file name; derived from the text and settings when omitted.
 
     Example:
@@ -370,7 +382,7 @@ async def text_to_speech_with_timestamps(
     output_dir: str | None = None,
     filename: str | None = None,
 ) -> SpeechWithTimestamps:
-    """Speaks ``text`` and returns the audio with character timings (and word timings and subtitles).
+    """Speaks ``text`` and returns the audio with character timings, word timings and subtitles.
 
     Example:
         ```python
@@ -414,13 +426,14 @@ async def stream_text_to_speech(
 
     Example:
         ```python
-        asset = await stream_text_to_speech("Breaking news.", credentials, output_format="pcm_16000")
+        asset = await stream_text_to_speech("News.", credentials, output_format="pcm_16000")
         ```
     """
     _check_text(text)
     if output_format.startswith("wav_"):
         raise InvalidRequestError(
-            "streaming does not offer wav_* formats: use pcm_*, mp3_*, ulaw_8000, alaw_8000 or opus_*",
+            "streaming does not offer wav_* formats: "
+            "use pcm_*, mp3_*, ulaw_8000, alaw_8000 or opus_*",
             status="invalid_output_format",
             param="output_format",
         )
