@@ -23,6 +23,7 @@ __all__ = [
     "PermissionDeniedError",
     "QuotaExceededError",
     "RateLimitError",
+    "RequestValidationError",
     "ServerError",
     "TimeoutError",
     "error_from_response",
@@ -172,6 +173,10 @@ class TimeoutError(ElevenLabsError):  # mirrors httpx's name, inside our namespa
     """No complete response within the configured timeout."""
 
     retryable = True
+
+
+class RequestValidationError(InvalidRequestError, ValueError):
+    """A request was refused before sending: an argument is missing or out of range."""
 
 
 class ConfigurationError(ElevenLabsError, ValueError):

@@ -7,12 +7,12 @@ Everything public is importable from here::
 The client does not depend on Prefect; it works on its own in any asyncio program.
 """
 
+from ..errors import RequestValidationError
 from ._common import (
     CONVERT_FORMATS,
     MUSIC_FORMATS,
     REALTIME_INPUT_FORMATS,
     STREAMING_FORMATS,
-    RequestValidationError,
 )
 from ._limiter import ConcurrencyLimiter
 from ._retry import RetryPolicy, is_retryable

@@ -201,7 +201,7 @@ class Transport:
         self.retry = retry or RetryPolicy()
         self.limiter = limiter or ConcurrencyLimiter(None)
         self._logger = logger or log
-        self._sleep = sleep
+        self.sleep = sleep
         headers = {"user-agent": f"prefect-elevenlabs/{__version__}"}
         if api_key:
             headers["xi-api-key"] = api_key
@@ -252,7 +252,7 @@ class Transport:
 
     async def request_json(self, method: str, path: str, **kwargs: Any) -> tuple[Any, ResponseMeta]:
         """Like :meth:`request`, returning the decoded JSON body; retries a body cut short too."""
-        return await self._with_retries(
+        return await self.retrying(
             kwargs.get("endpoint") or f"{method} {path}",
             lambda: self._request_json_once(method, path, **kwargs),
         )
@@ -312,9 +312,9 @@ class Transport:
             ) as streamed:
                 try:
                     if isinstance(dest, (str, os.PathLike)):
-                        written = await _write_atomically(Path(dest), streamed.iter_bytes())
+                        written = await write_atomically(Path(dest), streamed.iter_bytes())
                     else:
-                        written = await _write_to_handle(dest, streamed.iter_bytes())
+                        written = await write_to_handle(dest, streamed.iter_bytes())
                 except (ConnectionFailedError, TimeoutError) as error:
                     if not isinstance(dest, (str, os.PathLike)) and not dest.seekable():
                         # Bytes already went where we cannot take them back: no safe retry.
@@ -323,10 +323,10 @@ class Transport:
                             f"destination and cannot be retried safely ({error.message})",
                             request_id=error.request_id,
                         ) from error
-                    raise _BodyInterrupted(error) from error
+                    raise BodyInterrupted(error) from error
                 return written, streamed.meta
 
-        return await self._with_retries(name, attempt)
+        return await self.retrying(name, attempt)
 
     # ----------------------------------------------------------------------------------------
     # Retry machinery
@@ -339,7 +339,7 @@ class Transport:
             try:
                 await response.aread()
             except httpx.TransportError as exc:
-                raise _BodyInterrupted(
+                raise BodyInterrupted(
                     ConnectionFailedError(
                         f"{streamed.meta.endpoint}: the connection dropped mid-response ({exc})",
                         request_id=streamed.meta.request_id,
@@ -350,7 +350,7 @@ class Transport:
             try:
                 return response.json(), streamed.meta
             except ValueError as exc:
-                raise _BodyInterrupted(
+                raise BodyInterrupted(
                     ConnectionFailedError(
                         f"{streamed.meta.endpoint}: the response was not valid JSON "
                         f"(cut short?): {exc}",
@@ -359,7 +359,7 @@ class Transport:
                     )
                 ) from exc
 
-    async def _with_retries(self, endpoint: str, attempt_fn: Callable[[], Awaitable[Any]]) -> Any:
+    async def retrying(self, endpoint: str, attempt_fn: Callable[[], Awaitable[Any]]) -> Any:
         """Re-runs a whole attempt when its body failed mid-transfer.
 
         Failures before the headers arrive are retried inside :meth:`_open_with_retries` and
@@ -369,7 +369,7 @@ class Transport:
         while True:
             try:
                 return await attempt_fn()
-            except _BodyInterrupted as interrupted:
+            except BodyInterrupted as interrupted:
                 error = interrupted.error
                 if body_retries >= self.retry.max_retries:
                     raise error from interrupted.__cause__
@@ -383,7 +383,7 @@ class Transport:
                     self.retry.max_retries,
                 )
                 body_retries += 1
-                await self._sleep(wait)
+                await self.sleep(wait)
 
     async def _open_with_retries(
         self,
@@ -407,7 +407,7 @@ class Transport:
                 latency = time.monotonic() - started
                 if not self._should_retry(error, attempt, endpoint, latency, None):
                     raise
-                await self._sleep(self.retry.delay(attempt - 1, None))
+                await self.sleep(self.retry.delay(attempt - 1, None))
                 continue
             latency = time.monotonic() - started
             request_id = response.headers.get("request-id")
@@ -440,7 +440,7 @@ class Transport:
             )
             if not self._should_retry(failure, attempt, endpoint, latency, request_id):
                 raise failure
-            await self._sleep(self.retry.delay(attempt - 1, retry_after))
+            await self.sleep(self.retry.delay(attempt - 1, retry_after))
 
     def _should_retry(
         self,
@@ -539,7 +539,7 @@ def _build_multipart(
     return None, [(name, (None, value.encode(), None)) for name, value in multipart.fields]
 
 
-async def _write_atomically(dest: Path, chunks: AsyncIterator[bytes]) -> int:
+async def write_atomically(dest: Path, chunks: AsyncIterator[bytes]) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     written = 0
@@ -556,7 +556,7 @@ async def _write_atomically(dest: Path, chunks: AsyncIterator[bytes]) -> int:
     return written
 
 
-async def _write_to_handle(handle: IO[bytes], chunks: AsyncIterator[bytes]) -> int:
+async def write_to_handle(handle: IO[bytes], chunks: AsyncIterator[bytes]) -> int:
     start = handle.tell() if handle.seekable() else None
     written = 0
     try:
@@ -571,8 +571,8 @@ async def _write_to_handle(handle: IO[bytes], chunks: AsyncIterator[bytes]) -> i
     return written
 
 
-class _BodyInterrupted(Exception):
-    """Carries a failure that happened after the headers, so the whole transfer is retried."""
+class BodyInterrupted(Exception):
+    """A failure after the headers arrived: raised inside `retrying`, it redoes the transfer."""
 
     def __init__(self, error: ElevenLabsError) -> None:
         super().__init__(str(error))
