@@ -110,8 +110,15 @@ class EngineConfig(BaseSettings):
     max_upload_mb: float = Field(
         default=200.0, gt=0, description="Largest request body accepted (MB)."
     )
+    source_url_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list,
+        description=(
+            "Directories whose files may be named by file:// source_url values (the engine "
+            "fetches nothing from the network). Empty: file:// URLs are refused."
+        ),
+    )
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "source_url_roots", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if value is None:

@@ -381,7 +381,7 @@ def _too_large(max_body_bytes: int) -> ApiError:
     return api_error(
         413,
         "payload_too_large",
-        f"The request body is larger than this engine accepts ({megabytes:g} MB); "
+        f"The request body is larger than this engine accepts ({megabytes:.3g} MB); "
         "send a smaller file or raise max_upload_mb.",
     )
 
