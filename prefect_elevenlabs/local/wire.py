@@ -349,7 +349,7 @@ async def wire_entry(
 
     declared = _content_length(scope)
     if declared is not None and declared > max_body_bytes:
-        await _send_too_large(send_with_id, rid, max_body_bytes)
+        await _send_too_large(send_with_id, rid, max_body_bytes, receive)
         return
 
     received = 0
@@ -386,7 +386,7 @@ def _too_large(max_body_bytes: int) -> ApiError:
     )
 
 
-async def _send_too_large(send: Send, rid: str, max_body_bytes: int) -> None:
+async def _send_too_large(send: Send, rid: str, max_body_bytes: int, receive: Receive) -> None:
     error = _too_large(max_body_bytes)
     response = JSONResponse(error.body(rid), status_code=413)
     await send(
@@ -396,4 +396,27 @@ async def _send_too_large(send: Send, rid: str, max_body_bytes: int) -> None:
             "headers": [*response.raw_headers, (b"connection", b"close")],
         }
     )
-    await send({"type": "http.response.body", "body": response.body})
+    # The answer goes out at once, but the response stays open while the body the client is
+    # still sending is read and dropped: closing now would reset the connection under a client
+    # that reads only after uploading (httpx, requests), which would then see a dropped
+    # connection (and retry the upload) instead of this 413.
+    await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    await _discard_body(receive, _DRAIN_LIMIT_BYTES)
+    await send({"type": "http.response.body", "body": b""})
+
+
+_DRAIN_LIMIT_BYTES = 1024 * 1024 * 1024
+"""Most of an oversized body read and dropped before the connection is closed under it."""
+
+
+async def _discard_body(receive: Receive, limit: int) -> None:
+    """Reads the request body without keeping it, until it ends, the client leaves or
+    ``limit`` bytes went by."""
+    drained = 0
+    while drained <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return

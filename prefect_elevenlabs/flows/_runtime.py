@@ -1,0 +1,220 @@
+"""What every flow shares: credentials resolution, the task runner, bounded submission, inputs."""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+from prefect.futures import PrefectFuture, as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from ..blocks import ElevenLabsCredentials
+from ..errors import ConfigurationError
+from ..tasks._policy import run_logger
+
+CREDENTIALS_BLOCK_ENV = "ELEVENLABS_CREDENTIALS_BLOCK"
+"""Names a saved ``ElevenLabsCredentials`` block that flows load when given no credentials."""
+
+DEFAULT_MAX_WORKERS = 4
+"""Threads of each flow's task runner: never unbounded (Prefect's default is)."""
+
+T = TypeVar("T")
+
+
+def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> ThreadPoolTaskRunner[Any]:
+    """The thread-pool runner the flows use, with an explicit bound.
+
+    Example:
+        ```python
+        from prefect_elevenlabs.flows import narrate, task_runner
+
+        big = narrate.with_options(task_runner=task_runner(max_workers=16))
+        ```
+    """
+    if max_workers < 1:
+        raise ValueError(f"max_workers must be 1 or more, got {max_workers}")
+    return ThreadPoolTaskRunner(max_workers=max_workers)
+
+
+def resolve_credentials(credentials: ElevenLabsCredentials | None) -> ElevenLabsCredentials:
+    """The credentials a flow runs with.
+
+    Given credentials win. Otherwise the block named by ``ELEVENLABS_CREDENTIALS_BLOCK`` is
+    loaded when that variable is set, else ``ElevenLabsCredentials()`` is used, which reads
+    ``ELEVENLABS_API_KEY`` and ``ELEVENLABS_BASE_URL`` (``local`` for the offline engine).
+    """
+    if credentials is not None:
+        return credentials
+    name = os.environ.get(CREDENTIALS_BLOCK_ENV, "").strip()
+    if not name:
+        return ElevenLabsCredentials()
+    try:
+        loaded = ElevenLabsCredentials.load(name)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{CREDENTIALS_BLOCK_ENV}={name!r} names no saved ElevenLabs Credentials block: "
+            "create it in the UI or with ElevenLabsCredentials(...).save(name), or unset the "
+            f"variable ({exc})",
+            status="credentials_block_missing",
+        ) from exc
+    assert isinstance(loaded, ElevenLabsCredentials)
+    return loaded
+
+
+def submit_bounded(
+    starts: Sequence[Callable[[], PrefectFuture[T]]], limit: int
+) -> Iterator[tuple[int, PrefectFuture[T]]]:
+    """Starts items with at most ``limit`` in flight; yields ``(index, future)`` as each ends.
+
+    Each element of ``starts`` submits one item and returns its future. Items beyond the limit
+    wait until an earlier one finishes, so a batch of thousands never floods the task runner.
+    """
+    if limit < 1:
+        raise ValueError(f"the concurrency limit must be 1 or more, got {limit}")
+    pending = list(enumerate(starts))
+    pending.reverse()
+    in_flight: dict[Any, tuple[int, PrefectFuture[T]]] = {}
+    while pending or in_flight:
+        while pending and len(in_flight) < limit:
+            index, start = pending.pop()
+            future = start()
+            in_flight[future.task_run_id] = (index, future)
+        done = next(iter(as_completed([f for _, f in in_flight.values()])))
+        # Pins the final state on the future; otherwise .state asks the API, which may lag.
+        done.wait()
+        yield in_flight.pop(done.task_run_id)
+
+
+def outcome_of(future: PrefectFuture[T]) -> tuple[T | None, BaseException | str | None]:
+    """``(result, None)`` for a completed task run, ``(None, error)`` for any other end."""
+    future.wait()
+    state = future.state
+    if state.is_completed():
+        return future.result(), None
+    error = future.result(raise_on_failure=False)
+    if isinstance(error, BaseException):
+        return None, error
+    return None, state.message or state.name or "the task did not complete"
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+
+_GLOB_CHARS = frozenset("*?[")
+MEDIA_SUFFIXES = frozenset(
+    {
+        ".mp3",
+        ".wav",
+        ".flac",
+        ".m4a",
+        ".aac",
+        ".ogg",
+        ".opus",
+        ".webm",
+        ".mp4",
+        ".mov",
+        ".mkv",
+        ".avi",
+        ".m4v",
+    }
+)
+
+
+def expand_inputs(inputs: Sequence[str]) -> list[tuple[str, str | None]]:
+    """Local paths, folders, globs and fsspec URLs, expanded to ``(uri, problem)`` per file.
+
+    A folder stands for the media files directly inside it; a glob for its matches. An input
+    that matches nothing is kept with a ``problem`` (such as "does not exist") so the flow
+    reports it as a failed item instead of silently skipping it. Duplicates are dropped; the
+    order is kept.
+    """
+    expanded: list[tuple[str, str | None]] = []
+    seen: set[str] = set()
+
+    def add(uri: str, problem: str | None = None) -> None:
+        if uri not in seen:
+            seen.add(uri)
+            expanded.append((uri, problem))
+
+    for raw in inputs:
+        text = os.fspath(raw).strip()
+        if not text:
+            continue
+        try:
+            fs, path = fsspec.core.url_to_fs(text)
+        except (ImportError, ValueError) as exc:
+            add(text, f"cannot be opened: {exc}")
+            continue
+        local = isinstance(fs, LocalFileSystem)
+        if any(c in text for c in _GLOB_CHARS):
+            matches = sorted(_glob.glob(os.path.expanduser(text))) if local else fs.glob(path)
+            files = [m for m in matches if (Path(m).is_file() if local else fs.isfile(m))]
+            if not files:
+                add(text, "matches no files")
+            for match in files:
+                add(str(Path(match).resolve()) if local else _unstrip(fs, match))
+            continue
+        if local:
+            local_path = Path(os.path.expanduser(path))
+            if local_path.is_dir():
+                files = sorted(
+                    p for p in local_path.iterdir() if p.suffix.lower() in MEDIA_SUFFIXES
+                )
+                if not files:
+                    add(text, "is a folder with no audio or video files")
+                for file in files:
+                    add(str(file.resolve()))
+            elif local_path.is_file():
+                add(str(local_path.resolve()))
+            else:
+                add(text, "does not exist")
+            continue
+        try:
+            if fs.isdir(path):
+                found = sorted(
+                    p for p in fs.ls(path, detail=False) if Path(p).suffix.lower() in MEDIA_SUFFIXES
+                )
+                if not found:
+                    add(text, "is a folder with no audio or video files")
+                for item in found:
+                    add(_unstrip(fs, item))
+            elif fs.exists(path):
+                add(text)
+            else:
+                add(text, "does not exist")
+        except OSError as exc:
+            add(text, f"cannot be read: {exc}")
+    return expanded
+
+
+def _unstrip(fs: Any, path: str) -> str:
+    protocol = fs.protocol[0] if isinstance(fs.protocol, tuple) else fs.protocol
+    return path if "://" in path else f"{protocol}://{path.lstrip('/')}"
+
+
+def stem_of(uri: str) -> str:
+    """The file name without its last suffix, for naming outputs after an input."""
+    name = uri.rstrip("/").rsplit("/", 1)[-1]
+    stem = name.rsplit(".", 1)[0] if "." in name[1:] else name
+    return stem or "output"
+
+
+def unique_stems(uris: Sequence[str]) -> list[str]:
+    """Output stems for inputs, with ``-2``, ``-3`` appended where two inputs share a name."""
+    counts: dict[str, int] = {}
+    stems = []
+    for uri in uris:
+        stem = stem_of(uri)
+        counts[stem] = counts.get(stem, 0) + 1
+        if counts[stem] > 1:
+            run_logger().warning(
+                "two inputs are named %r: outputs of %s are suffixed -%d", stem, uri, counts[stem]
+            )
+            stem = f"{stem}-{counts[stem]}"
+        stems.append(stem)
+    return stems

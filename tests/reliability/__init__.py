@@ -1,0 +1,1 @@
+"""Reliability and security: hostile servers, quotas, crashes, bad input, secrets, hardening."""
