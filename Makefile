@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg espeak-ng apertium apertium-eng-spa fluidsynth fluid-soun
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages test demo bench lint clean
+.PHONY: setup system-packages e2e-deps test demo bench lint clean
 
 setup: system-packages $(STAMP)
 
@@ -34,7 +34,11 @@ $(STAMP): pyproject.toml requirements/models.txt
 	$(BIN)/python -m pip install -q -e '.[local,dev]'
 	@touch $(STAMP)
 
-test: setup
+# PostgreSQL, Chromium and the browser driver for the end-to-end tests against a real Prefect server.
+e2e-deps:
+	@bash scripts/ensure_e2e_deps.sh
+
+test: setup e2e-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
