@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg espeak-ng apertium apertium-eng-spa fluidsynth fluid-soun
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages e2e-deps test demo bench lint clean
+.PHONY: setup system-packages e2e-deps test test-e2e test-reliability test-all demo bench lint clean
 
 setup: system-packages $(STAMP)
 
@@ -38,7 +38,19 @@ $(STAMP): pyproject.toml requirements/models.txt
 e2e-deps:
 	@bash scripts/ensure_e2e_deps.sh
 
-test: setup e2e-deps
+# The unit and integration suites: real audio, the local engine over HTTP, real Prefect runs.
+test: setup
+	$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+
+# Deployments on a real Prefect server (SQLite and PostgreSQL) and a headless-browser check.
+test-e2e: setup e2e-deps
+	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
+
+# Fault injection, quota, crash and resume, bad input, secrets, engine hardening.
+test-reliability: setup
+	$(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
+
+test-all: setup e2e-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 demo: setup
