@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg espeak-ng apertium apertium-eng-spa fluidsynth fluid-soun
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages e2e-deps test test-e2e test-reliability test-all demo bench lint clean
+.PHONY: setup system-packages e2e-deps test test-pipelines test-e2e test-reliability test-all demo bench lint clean
 
 setup: system-packages $(STAMP)
 
@@ -38,9 +38,14 @@ $(STAMP): pyproject.toml requirements/models.txt
 e2e-deps:
 	@bash scripts/ensure_e2e_deps.sh
 
-# The unit and integration suites: real audio, the local engine over HTTP, real Prefect runs.
+# Unit tests, the local engine over real HTTP with the official SDK, the block on a Prefect server.
 test: setup
-	$(BIN)/python -m pytest tests/unit tests/integration $(PYTEST_ARGS)
+	$(BIN)/python -m pytest tests/unit tests/integration/local tests/integration/test_block_on_prefect.py \
+	  --ignore=tests/unit/test_benchmarks_smoke.py $(PYTEST_ARGS)
+
+# Tasks and flows in real Prefect runs against the local engine.
+test-pipelines: setup
+	$(BIN)/python -m pytest tests/integration/tasks tests/integration/flows $(PYTEST_ARGS)
 
 # Deployments on a real Prefect server (SQLite and PostgreSQL) and a headless-browser check.
 test-e2e: setup e2e-deps

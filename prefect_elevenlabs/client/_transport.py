@@ -323,7 +323,7 @@ class Transport:
                             f"destination and cannot be retried safely ({error.message})",
                             request_id=error.request_id,
                         ) from error
-                    raise BodyInterrupted(error) from error
+                    raise BodyInterrupted(error, attempts=streamed.meta.attempts) from error
                 return written, streamed.meta
 
         return await self.retrying(name, attempt)
@@ -343,7 +343,8 @@ class Transport:
                     ConnectionFailedError(
                         f"{streamed.meta.endpoint}: the connection dropped mid-response ({exc})",
                         request_id=streamed.meta.request_id,
-                    )
+                    ),
+                    attempts=streamed.meta.attempts,
                 ) from exc
             if not response.content:
                 return None, streamed.meta
@@ -356,7 +357,8 @@ class Transport:
                         f"(cut short?): {exc}",
                         request_id=streamed.meta.request_id,
                         status_code=response.status_code,
-                    )
+                    ),
+                    attempts=streamed.meta.attempts,
                 ) from exc
 
     async def retrying(self, endpoint: str, attempt_fn: Callable[[], Awaitable[Any]]) -> Any:
@@ -366,10 +368,12 @@ class Transport:
         reach this loop as plain errors, which it lets through.
         """
         body_retries = 0
+        earlier_attempts = 0
         while True:
             try:
-                return await attempt_fn()
+                result = await attempt_fn()
             except BodyInterrupted as interrupted:
+                earlier_attempts += interrupted.attempts
                 error = interrupted.error
                 if body_retries >= self.retry.max_retries:
                     raise error from interrupted.__cause__
@@ -384,6 +388,8 @@ class Transport:
                 )
                 body_retries += 1
                 await self.sleep(wait)
+            else:
+                return _with_earlier_attempts(result, earlier_attempts)
 
     async def _open_with_retries(
         self,
@@ -572,8 +578,21 @@ async def write_to_handle(handle: IO[bytes], chunks: AsyncIterator[bytes]) -> in
 
 
 class BodyInterrupted(Exception):
-    """A failure after the headers arrived: raised inside `retrying`, it redoes the transfer."""
+    """A failure after the headers arrived: raised inside `retrying`, it redoes the transfer.
 
-    def __init__(self, error: ElevenLabsError) -> None:
+    ``attempts`` is how many requests the interrupted transfer took (its ``meta.attempts``), so
+    the meta of the transfer that finally succeeds can count them too.
+    """
+
+    def __init__(self, error: ElevenLabsError, *, attempts: int = 1) -> None:
         super().__init__(str(error))
         self.error = error
+        self.attempts = attempts
+
+
+def _with_earlier_attempts(result: Any, earlier: int) -> Any:
+    """Adds the requests of interrupted transfers to the meta of a ``(value, meta)`` result."""
+    if earlier and isinstance(result, tuple) and result and isinstance(result[-1], ResponseMeta):
+        meta = result[-1]
+        return (*result[:-1], meta.model_copy(update={"attempts": meta.attempts + earlier}))
+    return result

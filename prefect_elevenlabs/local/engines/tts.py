@@ -226,6 +226,9 @@ _ISO_639_3 = {
     "ori": "or", "asm": "as", "gla": "gd", "hat": "ht", "haw": "haw", "yue": "yue",
     "cmn": "cmn", "que": "qu", "grn": "gn", "orm": "om", "tsn": "tn", "kal": "kl",
 }  # fmt: skip
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{1,8})*")
+"""What an espeak-ng language code looks like: ``es``, ``cmn``, ``en-gb-x-rp``."""
+
 _ALIASES = {"zh": "cmn", "no": "nb", "iw": "he", "in": "id", "ji": "yi", "jw": "jv"}
 
 
@@ -785,6 +788,11 @@ class _Espeak:
             while name and j < len(raw) and raw[j] != 0:
                 end = raw.index(b"\0", j + 1)
                 code = raw[j + 1 : end].decode("ascii", "replace").lower()
+                # Variant and MBROLA entries carry stray bytes here ("", "9", "a", "\x7f"):
+                # only language tags name a language.
+                if not _LANGUAGE_TAG.fullmatch(code):
+                    j = end + 1
+                    continue
                 if code not in best or raw[j] < best[code][0]:
                     best[code] = (raw[j], name)
                 j = end + 1
