@@ -37,7 +37,7 @@ DEFAULT_RETRY_JITTER = 0.5
 def retry_unless_permanent(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry condition: yes for rate limits, server faults and dropped connections; no otherwise."""
     try:
-        state.result()
+        state.result(_sync=True)  # type: ignore[call-overload]
     except ElevenLabsError as error:
         return is_retryable(error)
     except (ValueError, TypeError, KeyError, FileNotFoundError, PermissionError):

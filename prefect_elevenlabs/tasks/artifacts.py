@@ -499,4 +499,3 @@ async def _apublish(create: Any, what: str, **kwargs: Any) -> UUID | None:
     except Exception as exc:
         run_logger().warning("could not publish the %s artifact: %s", what, exc)
         return None
-

@@ -483,9 +483,11 @@ async def mix_over(
     target = _storage.OutputDir(output_dir)
 
     def run() -> AudioAsset:
-        with media_input(background, what="background") as bed, media_inputs(
-            [uri for uri, _ in pairs], what="segment"
-        ) as locals_, target.staged(name) as staged:
+        with (
+            media_input(background, what="background") as bed,
+            media_inputs([uri for uri, _ in pairs], what="segment") as locals_,
+            target.staged(name) as staged,
+        ):
             placed = [(path, start) for path, (_, start) in zip(locals_, pairs, strict=True)]
             _media.mix_over(
                 bed, placed, staged, duck_db=duck_db, background_gain_db=background_gain_db
@@ -529,7 +531,14 @@ async def mux_into_video(
     """
     ext = (container or PurePosixPath(video).suffix.lstrip(".") or "mp4").lower()
     name = output_name(
-        filename, video, "mux", ext, audio, subtitles, subtitle_language, audio_language,
+        filename,
+        video,
+        "mux",
+        ext,
+        audio,
+        subtitles,
+        subtitle_language,
+        audio_language,
         keep_original_audio,
     )
     target = _storage.OutputDir(output_dir)
@@ -539,9 +548,7 @@ async def mux_into_video(
             local_video = stack.enter_context(media_input(video, what="video"))
             local_audio = stack.enter_context(media_input(audio, what="audio"))
             local_subs = (
-                stack.enter_context(media_input(subtitles, what="subtitles"))
-                if subtitles
-                else None
+                stack.enter_context(media_input(subtitles, what="subtitles")) if subtitles else None
             )
             staged = stack.enter_context(target.staged(name))
             _media.mux(
@@ -588,15 +595,24 @@ async def split_on_silence(
             f"chunks can be wav, flac, mp3, ogg or opus, not {ext}", status="unsupported_media"
         )
     prefix = output_name(
-        None, media, "chunk", ext, max_duration, max_bytes, min_silence, silence_db,
-        sample_rate, channels,
+        None,
+        media,
+        "chunk",
+        ext,
+        max_duration,
+        max_bytes,
+        min_silence,
+        silence_db,
+        sample_rate,
+        channels,
     ).rsplit(".", 1)[0]
     target = _storage.OutputDir(output_dir)
 
     def run() -> list[AudioChunk]:
-        with media_input(media) as local, tempfile.TemporaryDirectory(
-            prefix="elevenlabs-split-"
-        ) as scratch:
+        with (
+            media_input(media) as local,
+            tempfile.TemporaryDirectory(prefix="elevenlabs-split-") as scratch,
+        ):
             # Give the source the final prefix as its stem so chunk names come out right.
             source = Path(scratch, f"{prefix}{local.suffix}")
             os.symlink(local.resolve(), source)

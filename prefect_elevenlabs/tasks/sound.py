@@ -79,8 +79,14 @@ def music_file_name(
 ) -> str:
     """The file a composition is written to: ``filename``, or one derived from the inputs."""
     digest = _storage.content_hash(
-        "music", prompt, composition_plan, music_length_ms, force_instrumental, seed,
-        output_format, model_id,
+        "music",
+        prompt,
+        composition_plan,
+        music_length_ms,
+        force_instrumental,
+        seed,
+        output_format,
+        model_id,
     )
     label = _storage.slug(prompt) if prompt else "plan"
     return _named(filename, _extension(output_format), f"music-{label}-{digest}")

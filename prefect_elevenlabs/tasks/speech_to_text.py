@@ -230,7 +230,9 @@ async def transcribe(
         if len(pieces) > 1:
             logger.info(
                 "%s is %.0f s long: transcribing it in %d pieces cut at pauses",
-                source, pieces[-1].start + pieces[-1].duration, len(pieces),
+                source,
+                pieces[-1].start + pieces[-1].duration,
+                len(pieces),
             )
         async with api_call(credentials) as client:
 

@@ -156,12 +156,21 @@ def wer(reference: str, hypothesis: str) -> float:
     )
 
 
-def speak(handle: EngineHandle, text: str, dest: Path, voice_id: str = RACHEL) -> Path:
+def speak(
+    handle: EngineHandle,
+    text: str,
+    dest: Path,
+    voice_id: str = RACHEL,
+    language_code: str | None = None,
+) -> Path:
     """Speech straight from the engine's HTTP API into a 16 kHz WAV (test material)."""
+    body: dict[str, Any] = {"text": text, "model_id": "eleven_multilingual_v2"}
+    if language_code:
+        body["language_code"] = language_code
     response = httpx.post(
         f"{handle.base_url}/v1/text-to-speech/{voice_id}",
         params={"output_format": "wav_16000"},
-        json={"text": text, "model_id": "eleven_multilingual_v2"},
+        json=body,
         headers={"xi-api-key": "material"},
         timeout=120,
     )
@@ -185,7 +194,9 @@ def material(engine: EngineHandle, tmp_path_factory: pytest.TempPathFactory) -> 
 
     ``sentence0``..``sentence2``: one sentence each (16 kHz WAV); ``paused``: the three joined
     with 1.2 s of silence between them; ``video``: a 320x240 video carrying ``paused`` as its
-    soundtrack; ``two_voices``: the first sentence by Rachel then the third by Adam.
+    soundtrack; ``short_video``: the same with ``sentence0``; ``two_voices``: the first
+    sentence by Rachel then the third by Adam; ``french``: a French sentence (the engine has
+    no French translation installed).
     """
     root = tmp_path_factory.mktemp("material")
     clips = {
@@ -201,17 +212,28 @@ def material(engine: EngineHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     paused = root / "paused.wav"
     ffmpeg("-f", "concat", "-safe", "0", "-i", str(listing), "-c:a", "pcm_s16le", str(paused))
     video = root / "paused.mp4"
+    seconds = f"{sf.info(str(paused)).duration:.3f}"
     ffmpeg(
         "-f", "lavfi", "-i", "testsrc=size=320x240:rate=10", "-i", str(paused),
-        "-shortest", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video),
+        "-t", seconds, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(video),
+    )  # fmt: skip
+    short_video = root / "short.mp4"
+    seconds = f"{sf.info(str(clips['sentence0'])).duration:.3f}"
+    ffmpeg(
+        "-f", "lavfi", "-i", "testsrc=size=160x120:rate=10", "-i", str(clips["sentence0"]),
+        "-t", seconds, "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac", str(short_video),
     )  # fmt: skip
     adam = speak(engine, SENTENCES[2], root / "adam.wav", voice_id=ADAM)
     pair = root / "pair.txt"
     pair.write_text(f"file '{clips['sentence0']}'\nfile '{silence}'\nfile '{adam}'\n")
     two_voices = root / "two_voices.wav"
     ffmpeg("-f", "concat", "-safe", "0", "-i", str(pair), "-c:a", "pcm_s16le", str(two_voices))
+    french = speak(
+        engine, "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.",
+        root / "french.wav", language_code="fr",
+    )
     return {**clips, "silence": silence, "paused": paused, "video": video,
-            "two_voices": two_voices}  # fmt: skip
+            "two_voices": two_voices, "french": french, "short_video": short_video}  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,11 +167,11 @@ def test_conversations_export_one_ordered_file_each_plus_an_index(agents_api):
 
     files = export()
 
-    assert files[-1] == "memory://calls/index.json"
+    assert files[-1] == "memory:///calls/index.json"
     index = json.loads(fsspec.open(files[-1], "r").open().read())
     assert [c["conversation_id"] for c in index["conversations"]] == ["conv_1", "conv_2", "conv_3"]
     assert index["count"] == 3 and index["agent_id"] == "agent_a"
-    assert files[:-1] == [f"memory://calls/conversation-conv_{i}.json" for i in (1, 2, 3)]
+    assert files[:-1] == [f"memory:///calls/conversation-conv_{i}.json" for i in (1, 2, 3)]
     document = json.loads(fsspec.open(files[0], "r").open().read())
     assert [t["message"] for t in document["turns"]] == [
         "Hello caller 1", "Second line of call 1", "Goodbye",

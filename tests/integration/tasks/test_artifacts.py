@@ -62,9 +62,9 @@ def test_transcript_usage_outputs_and_progress_from_a_sync_flow(engine, material
                           key="tasks test usage"),
             publish_outputs([speech, "s3://bucket/remote.mp3"], key="tasks-test-outputs"),
         )
-        return speech, transcript, ids, progress.percent
+        return speech, ids, progress.percent
 
-    speech, transcript, ids, percent = report(str(tmp_path))
+    speech, ids, percent = report(str(tmp_path))
 
     assert all(ids)
     assert percent == 100.0

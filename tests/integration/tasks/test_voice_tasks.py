@@ -120,7 +120,7 @@ async def test_design_writes_three_previews_once_and_a_preview_becomes_a_voice(e
     assert [p.audio.uri for p in again] == [p.audio.uri for p in previews]
     assert len({p.generated_voice_id for p in previews}) == 3
     for preview in previews:
-        assert preview.audio.uri.startswith("memory://voice-design/")
+        assert preview.audio.uri.startswith("memory:///voice-design/")
         audio = decode(preview.audio.uri)
         assert audio.duration > 1.0 and rms(audio.samples) > 0.01
     assert voice.name == "Designed narrator"
