@@ -238,7 +238,7 @@ def run(quick: bool = False) -> BenchmarkResult:
                 else:
                     limit = CAP if name == "sdk_semaphore" else None
                     runs[name] = _sdk_batch(engine, n, out, limit=limit)
-            if isinstance(runner_workers, int) and runner_workers < CAP:
+            if not quick and isinstance(runner_workers, int) and runner_workers < CAP:
                 out = root / "narrate_sized_runner"
                 out.mkdir()
                 runs["narrate_sized_runner"] = _narrate_batch(engine, n, out, workers=CAP)

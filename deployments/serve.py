@@ -27,7 +27,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -120,9 +120,7 @@ def parse_options(argv: Sequence[str] | None = None) -> ServeOptions:
     )
 
 
-def load_deployment_configs(
-    prefect_file: Path, only: Sequence[str] = (), environ: Mapping[str, str] | None = None
-) -> list[dict[str, Any]]:
+def load_deployment_configs(prefect_file: Path, only: Sequence[str] = ()) -> list[dict[str, Any]]:
     """The ``deployments`` entries of ``prefect_file``, ``{{ $VAR }}`` placeholders filled in.
 
     Placeholders naming unset variables are left as they are, exactly as ``prefect deploy``
@@ -137,7 +135,8 @@ def load_deployment_configs(
     entries = document.get("deployments") or []
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
         raise ServeConfigError(f"{prefect_file}: 'deployments' must be a list of mappings")
-    entries = apply_values(entries, dict(os.environ if environ is None else environ), False)
+    # Prefect reads {{ $VAR }} from the environment itself; other placeholders stay as written.
+    entries = cast("list[dict[str, Any]]", apply_values(entries, {}, False))
     names = [str(e.get("name", "")) for e in entries]
     unknown = sorted(set(only) - set(names))
     if unknown:
@@ -195,7 +194,7 @@ def build_deployment(config: Mapping[str, Any], credentials: Any | None = None) 
     ``credentials`` (a saved block) becomes the default of the flow's ``credentials``
     parameter; the server stores it as a reference to the block document, never its secret.
     """
-    from prefect.deployments.runner import EntrypointType
+    from prefect.deployments.runner import EntrypointType, RunnerDeployment
     from prefect.flows import load_flow_from_entrypoint
 
     name = config.get("name")
@@ -209,7 +208,7 @@ def build_deployment(config: Mapping[str, Any], credentials: Any | None = None) 
     # A module-path entrypoint lets the runner import the flow from the installed package,
     # whatever directory this process was started in.
     module_path = ":" not in str(entrypoint)
-    return flow.to_deployment(
+    deployment = flow.to_deployment(
         name=str(name),
         parameters=parameters,
         description=config.get("description"),
@@ -221,6 +220,9 @@ def build_deployment(config: Mapping[str, Any], credentials: Any | None = None) 
         enforce_parameter_schema=bool(config.get("enforce_parameter_schema", True)),
         entrypoint_type=EntrypointType.MODULE_PATH if module_path else EntrypointType.FILE_PATH,
     )
+    # to_deployment is typed as possibly async; called from sync code it returns the object.
+    assert isinstance(deployment, RunnerDeployment)
+    return deployment
 
 
 def load_credentials(block_name: str) -> Any:

@@ -17,10 +17,11 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -114,11 +115,15 @@ def _prepare_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 
-def _quiet_logs() -> None:
-    """Keeps the terminal to one line per event: no task chatter, no tracebacks for our errors."""
-    from prefect.logging.configuration import setup_logging
+@contextlib.contextmanager
+def _terminal_logs(verbose: bool) -> Iterator[None]:
+    """One line per event on the terminal while a command runs; restored afterwards.
 
-    setup_logging()
+    Our typed errors are logged without their traceback (the message says what to fix), and
+    unless ``verbose`` the per-task chatter is hidden, leaving the flows' progress lines.
+    """
+    import prefect.main  # noqa: F401  (sets up Prefect's logging handlers)
+
     our_errors = _typed_errors()
 
     class _NoTracebackForTypedErrors(logging.Filter):
@@ -129,12 +134,26 @@ def _quiet_logs() -> None:
             return True
 
     quiet = _NoTracebackForTypedErrors()
-    for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine"):
-        logger = logging.getLogger(name)
-        for handler in logger.handlers:
-            handler.addFilter(quiet)
-    logging.getLogger("prefect.task_runs").setLevel(logging.WARNING)
-    logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
+    handlers = (
+        [] if verbose else [h for name in ("", "prefect") for h in logging.getLogger(name).handlers]
+    )
+    levels = {
+        name: logging.getLogger(name).level
+        for name in ("prefect.task_runs", "prefect.server", "prefect_elevenlabs.client")
+    }
+    for handler in handlers:
+        handler.addFilter(quiet)
+    if not verbose:
+        for name in levels:
+            logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger("prefect.server").setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(quiet)
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _typed_errors() -> tuple[type[BaseException], ...]:
@@ -181,10 +200,9 @@ def _run(call: Callable[[], T]) -> T:
     from .errors import ConfigurationError, ElevenLabsError
     from .flows import ItemsFailedError, ScriptError
 
-    if not _State.verbose:
-        _quiet_logs()
     try:
-        return call()
+        with _terminal_logs(_State.verbose):
+            return call()
     except ItemsFailedError as exc:
         _print_summary(exc.summary)
         raise _fail(exc.message, FAILED) from None

@@ -94,7 +94,7 @@ class MixOptions(_Form):
         default="eleven_multilingual_v2", description="TTS model for the translated speech."
     )
     duck_db: float = Field(
-        default=-14.0, ge=-60.0, le=0.0, description="Gain of the original while anyone speaks."
+        default=-18.0, ge=-60.0, le=0.0, description="Gain of the original while anyone speaks."
     )
     background_gain_db: float = Field(
         default=0.0, ge=-60.0, le=12.0, description="Gain of the original throughout."

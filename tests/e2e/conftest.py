@@ -37,16 +37,19 @@ CREDENTIALS_BLOCK = "e2e-local-engine"
 SERVER_START_TIMEOUT = 240.0
 RUN_TIMEOUT = 420.0
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
+E2E_TEST_TIMEOUT = 1800
 
 T = TypeVar("T")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Marks every test in this folder ``e2e`` (``pytest -m "not e2e"`` leaves them out)."""
+    """Marks every test in this folder ``e2e`` (``pytest -m "not e2e"`` leaves them out) and
+    gives it a longer pytest-timeout: its fixtures start servers on a shared two-core machine."""
     here = Path(__file__).resolve().parent
     for item in items:
         if here in Path(str(item.path)).resolve().parents:
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.timeout(E2E_TEST_TIMEOUT))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -454,12 +457,6 @@ def artifacts_of(server: PrefectServer, flow_run_id: str) -> list[dict[str, Any]
 
 
 @pytest.fixture(scope="session")
-def repo() -> Path:
-    """The repository root."""
-    return REPO
-
-
-@pytest.fixture(scope="session")
 def shared_tmp_root() -> Iterator[Path]:
     """A temp folder other users can enter (for services run as another user)."""
     path = Path(tempfile.mkdtemp(prefix="prefect-elevenlabs-e2e-"))
@@ -542,6 +539,28 @@ def speak(engine: Engine, text: str, path: Path) -> Path:
 RESULT_MARKER = "E2E-RESULT "
 
 
+def finish(service: Service, timeout: float = RUN_TIMEOUT) -> Any:
+    """Waits for a client process to end (killed with its children past ``timeout``) and
+    returns the JSON it printed after ``RESULT_MARKER``; fails with its log otherwise."""
+    import json
+
+    try:
+        service.process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        raise AssertionError(
+            f"{service.name} ran longer than {timeout:.0f} s:\n{tail_of(service.log)}"
+        ) from None
+    finally:
+        service.stop()
+    assert service.process.returncode == 0, (
+        f"{service.name} exited {service.process.returncode}:\n{tail_of(service.log)}"
+    )
+    output = service.log.read_text(errors="replace")
+    results = [line for line in output.splitlines() if line.startswith(RESULT_MARKER)]
+    assert results, f"{service.name} printed no result:\n{tail_of(service.log)}"
+    return json.loads(results[-1][len(RESULT_MARKER) :])
+
+
 def run_to_end(
     name: str,
     command: Sequence[str],
@@ -550,24 +569,5 @@ def run_to_end(
     timeout: float = RUN_TIMEOUT,
     cwd: Path | None = None,
 ) -> Any:
-    """Runs a client process to its end (killed with its children past ``timeout``) and returns
-    the JSON it printed after ``RESULT_MARKER``; fails with its log otherwise."""
-    import json
-
-    service = start_service(name, command, log_dir, env, cwd=cwd)
-    try:
-        service.process.wait(timeout)
-    except subprocess.TimeoutExpired:
-        service.stop()
-        raise AssertionError(
-            f"{name} ran longer than {timeout:.0f} s:\n{tail_of(service.log)}"
-        ) from None
-    finally:
-        service.stop()
-    output = service.log.read_text(errors="replace")
-    assert service.process.returncode == 0, f"{name} exited {service.process.returncode}:\n" + (
-        tail_of(service.log)
-    )
-    results = [line for line in output.splitlines() if line.startswith(RESULT_MARKER)]
-    assert results, f"{name} printed no result:\n{tail_of(service.log)}"
-    return json.loads(results[-1][len(RESULT_MARKER) :])
+    """Runs a client process to its end and returns its result (see :func:`finish`)."""
+    return finish(start_service(name, command, log_dir, env, cwd=cwd), timeout)

@@ -124,7 +124,6 @@ def test_serve_creates_every_deployment_of_prefect_yaml(served: Served) -> None:
             served.server, flow_name_of(entry["entrypoint"]), entry["name"]
         )
         assert deployment["entrypoint"] == entry["entrypoint"]
-        assert deployment["work_pool_name"] is None, "a served deployment needs no work pool"
         assert deployment["enforce_parameter_schema"] is True
         # The block given to serve.py is the form's default: a reference, not the secret.
         assert deployment["parameters"]["credentials"] == block_reference(served.credentials_id)

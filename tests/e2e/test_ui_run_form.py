@@ -73,7 +73,10 @@ def run_forms(
     """The run forms of the narrate and transcribe deployments, as the browser showed them."""
     _browser_ready()
     save_credentials(prefect_server, engine)
-    deploy_from_yaml(prefect_server, tmp_path_factory.mktemp("ui-deploy"))
+    # The form needs the deployments, whoever created them (serve.py or prefect deploy).
+    existing = prefect_server.request("POST", "deployments/filter", {}).json()
+    if not {"narrate-scripts", "transcribe-media"} <= {d["name"] for d in existing}:
+        deploy_from_yaml(prefect_server, tmp_path_factory.mktemp("ui-deploy"))
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     specs = {
         "narrate": ("Narrate scripts", "narrate-scripts", "Voice Id"),

@@ -14,13 +14,11 @@ folder) unless ``PREFECT_API_URL`` is set.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import io
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -28,17 +26,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 FAST_VOICE_ID = "reliabilityFastVoice"
 """A stored voice spoken by espeak-ng without pitch shift: synthesis takes milliseconds."""
 
-HOSTILE_FAULTS: dict[str, float] = {
+HOSTILE_FAULTS: dict[str, Any] = {
     "fault_429": 0.25,
     "fault_500": 0.10,
     "fault_drop": 0.05,
@@ -55,10 +53,28 @@ HOSTILE_ENGINE_CONCURRENCY = 3
 ROOT = Path(__file__).resolve().parents[2]
 REPORT_COMMAND = ".venv/bin/python -m tests.reliability.report"
 
-_WORDS = (
-    "river stone lantern meadow copper harbor violet engine orchard canyon "
-    "whistle marble thunder saddle pepper glacier hollow timber ember falcon"
-).split()
+_WORDS = [
+    "river",
+    "stone",
+    "lantern",
+    "meadow",
+    "copper",
+    "harbor",
+    "violet",
+    "engine",
+    "orchard",
+    "canyon",
+    "whistle",
+    "marble",
+    "thunder",
+    "saddle",
+    "pepper",
+    "glacier",
+    "hollow",
+    "timber",
+    "ember",
+    "falcon",
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,9 +285,21 @@ def scripts_for(count: int, prefix: str = "item") -> list[dict[str, str]]:
 
 def credentials_for(base_url: str, api_key: str | None, **fields: Any) -> Any:
     """An ``ElevenLabsCredentials`` block for an engine."""
+    from pydantic import SecretStr
+
     from prefect_elevenlabs import ElevenLabsCredentials
 
-    return ElevenLabsCredentials(base_url=base_url, api_key=api_key, **fields)
+    secret = SecretStr(api_key) if api_key is not None else None
+    return ElevenLabsCredentials(base_url=base_url, api_key=secret, **fields)
+
+
+@dataclass
+class NarrateRun:
+    """How one ``narrate`` run ended."""
+
+    summary: Any
+    error: BaseException | None
+    flow_run_id: Any
 
 
 def run_narrate(
@@ -279,8 +307,8 @@ def run_narrate(
     output_dir: Path,
     credentials: Any,
     **options: Any,
-) -> tuple[Any, BaseException | None]:
-    """Runs the ``narrate`` flow with the fast voice; returns ``(summary, error)``.
+) -> NarrateRun:
+    """Runs the ``narrate`` flow with the fast voice and no loudness pass.
 
     ``summary`` is the :class:`RunSummary`, taken from the error when the flow failed with one.
     """
@@ -288,16 +316,45 @@ def run_narrate(
 
     options.setdefault("voice_id", FAST_VOICE_ID)
     options.setdefault("target_lufs", None)
+    state = narrate(
+        scripts if isinstance(scripts, str) else [dict(s) for s in scripts],
+        output_dir=str(output_dir),
+        credentials=credentials,
+        return_state=True,
+        **options,
+    )
+    flow_run_id = state.state_details.flow_run_id
     try:
-        summary = narrate(
-            scripts if isinstance(scripts, str) else [dict(s) for s in scripts],
-            output_dir=str(output_dir),
-            credentials=credentials,
-            **options,
-        )
+        summary = state.result()
     except Exception as error:
-        return getattr(error, "summary", None), error
-    return summary, None
+        return NarrateRun(getattr(error, "summary", None), error, flow_run_id)
+    return NarrateRun(summary, None, flow_run_id)
+
+
+def task_reruns(flow_run_id: Any, name_prefix: str = "ElevenLabs text to speech") -> int:
+    """Times Prefect ran a task of the flow run again after it failed (its retries)."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    async def read() -> int:
+        async with get_client() as client:
+            reruns, offset = 0, 0
+            while True:
+                page = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+                    limit=200,
+                    offset=offset,
+                )
+                reruns += sum(
+                    max(0, run.run_count - 1) for run in page if run.name.startswith(name_prefix)
+                )
+                offset += len(page)
+                if len(page) < 200:
+                    return reruns
+
+    return asyncio.run(read())
 
 
 def _assets(outcome: Any) -> list[dict[str, Any]]:
@@ -337,8 +394,30 @@ class HostileBatch:
     generations_completed: int
     characters_expected: int
     characters_billed: int
+    task_reruns: int
     seconds: float
     error: str | None = None
+
+    def shortfalls(self) -> list[str]:
+        """What fell short of the target: every script delivered once, intact, billed once."""
+        found = []
+        if self.delivered != self.items:
+            found.append(
+                f"{self.items - self.delivered} of {self.items} scripts not delivered: "
+                f"{', '.join(self.failed[:10])}"
+            )
+        if self.duplicates or self.stray_files:
+            found.append(f"duplicates {self.duplicates[:5]}, stray files {self.stray_files[:5]}")
+        if self.undecodable or self.mismatched:
+            found.append(f"outputs not as generated: {(self.undecodable + self.mismatched)[:5]}")
+        if self.generations_completed != self.delivered:
+            found.append(f"{self.generations_completed} generations for {self.delivered} scripts")
+        exact = self.task_reruns == 0 and not self.failed
+        if exact and self.attempts_reported != self.requests_received:
+            found.append(
+                f"{self.requests_received} requests but {self.attempts_reported} attempts reported"
+            )
+        return found
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
@@ -366,7 +445,13 @@ class HostileBatch:
             (
                 "Hostile server: requests the engine received / attempts the flow reported",
                 f"{self.requests_received} / {self.attempts_reported}",
-                "`/local/stats` requests vs the sum of `usage[].attempts` in the summary",
+                "`/local/stats` requests vs the sum of `usage[].attempts` in the summary "
+                "(a script's usage covers its last task run only)",
+            ),
+            (
+                "Hostile server: task runs Prefect retried after the client gave up",
+                str(self.task_reruns),
+                "sum of `run_count - 1` of the text-to-speech task runs (Prefect API)",
             ),
             (
                 "Hostile server: faults survived",
@@ -404,10 +489,10 @@ def measure_hostile_batch(
     ) as engine:
         credentials = credentials_for(engine.base_url, key)
         started = time.monotonic()
-        summary, error = run_narrate(
-            scripts, output_dir, credentials, max_concurrency=max_concurrency
-        )
+        narrated = run_narrate(scripts, output_dir, credentials, max_concurrency=max_concurrency)
+        summary, error = narrated.summary, narrated.error
         seconds = time.monotonic() - started
+        reruns = task_reruns(narrated.flow_run_id)
         stats = engine_stats(engine.base_url, key)
         by_id: dict[str, list[Any]] = {}
         for outcome in summary.items if summary is not None else []:
@@ -461,6 +546,7 @@ def measure_hostile_batch(
         generations_completed=int(stats["completed"]),
         characters_expected=sum(len(s["text"]) for s in scripts),
         characters_billed=int(stats["characters_billed"]),
+        task_reruns=reruns,
         seconds=seconds,
         error=None if error is None else f"{type(error).__name__}: {error}",
     )
@@ -507,6 +593,35 @@ class QuotaRun:
     rerun_billed: int
     rerun_expected: int
     rerun_missing: list[str]
+
+    def shortfalls(self) -> list[str]:
+        """What fell short: refuse up front, stop on the quota error, resume only the rest."""
+        found = []
+        if not self.precheck_is_quota_error or self.precheck_requests or self.precheck_new_files:
+            found.append(
+                f"up-front refusal: {self.precheck_error or 'none'} after "
+                f"{self.precheck_requests} requests"
+            )
+        if not self.is_quota_error:
+            found.append(
+                f"mid-batch, the flow raised {self.error.split(':')[0] or 'nothing'}, "
+                "not QuotaExceededError"
+            )
+        if self.quota_refusals > self.flow_concurrency:
+            found.append(
+                f"{self.quota_refusals} requests refused for quota, more than the "
+                f"{self.flow_concurrency} in flight: the batch went on after the quota "
+                "ran out"
+            )
+        if self.unaccounted or self.completed_undecodable:
+            found.append(f"unaccounted {self.unaccounted}, bad {self.completed_undecodable}")
+        if self.rerun_billed != self.rerun_expected or self.rerun_missing:
+            found.append(
+                f"the re-run billed {self.rerun_billed} characters for "
+                f"{self.rerun_expected} missing ({len(self.rerun_regenerated)} scripts "
+                f"generated for {len(self.not_completed)} missing)"
+            )
+        return found
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
@@ -561,7 +676,7 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
     early_dir = work_dir / "refused"
     early_dir.mkdir(parents=True)
     with EngineProcess(data_dir, api_keys=[key], quota=need // 2) as engine:
-        summary, early = run_narrate(scripts, early_dir, credentials_for(engine.base_url, key))
+        early = run_narrate(scripts, early_dir, credentials_for(engine.base_url, key)).error
         early_requests = int(engine_stats(engine.base_url, key)["requests"])
     early_files = sorted(files_under(early_dir))
 
@@ -583,12 +698,13 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
 
         spender = threading.Thread(target=spend_when_started, daemon=True)
         spender.start()
-        summary, error = run_narrate(
+        narrated = run_narrate(
             scripts,
             output_dir,
             credentials_for(engine.base_url, key),
             max_concurrency=flow_concurrency,
         )
+        summary, error = narrated.summary, narrated.error
         spender.join(timeout=120)
         stats = engine_stats(engine.base_url, key)
     outcomes = {o.id: o for o in (summary.items if summary is not None else [])}
@@ -609,11 +725,13 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
     # 3. Resumed with a larger quota on the same data dir.
     with EngineProcess(data_dir, api_keys=[key], quota=need * 20) as engine:
         before = len(history_texts(engine.base_url, key))
-        _, rerun_error = run_narrate(scripts, output_dir, credentials_for(engine.base_url, key))
+        rerun_error = run_narrate(scripts, output_dir, credentials_for(engine.base_url, key)).error
         regenerated_texts = history_texts(engine.base_url, key)[before:]
         rerun_billed = int(engine_stats(engine.base_url, key)["characters_billed"])
     text_to_id = {s["text"]: s["id"] for s in scripts}
-    regenerated = sorted(text_to_id.get(t, f"(not a script: {t[:30]!r})") for t in regenerated_texts)
+    regenerated = sorted(
+        text_to_id.get(t, f"(not a script: {t[:30]!r})") for t in regenerated_texts
+    )
     missing_before = [s for s in scripts if s["id"] not in completed]
     return QuotaRun(
         items=items,
@@ -634,7 +752,9 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
         rerun_regenerated=regenerated,
         rerun_billed=rerun_billed,
         rerun_expected=sum(len(s["text"]) for s in missing_before),
-        rerun_missing=sorted(s["id"] for s in scripts if not (output_dir / f"{s['id']}.mp3").is_file()),
+        rerun_missing=sorted(
+            s["id"] for s in scripts if not (output_dir / f"{s['id']}.mp3").is_file()
+        ),
     )
 
 
@@ -725,13 +845,26 @@ class CrashRun:
     partial_outputs_reported: list[str]
     staging_left_after: list[str]
 
+    def shortfalls(self) -> list[str]:
+        """What fell short: no partial output ever, no completed script generated again."""
+        found = []
+        if self.undecodable_at_kill or self.undecodable_after or self.partial_outputs_reported:
+            found.append("a partial file passed for an output")
+        if self.rerun_exit_code != 0 or self.missing_after:
+            found.append(f"the re-run exited {self.rerun_exit_code}, missing {self.missing_after}")
+        if self.regenerated_but_completed:
+            found.append(
+                f"{len(self.regenerated_but_completed)} scripts complete before the kill "
+                "were generated again by the re-run"
+            )
+        return found
+
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
         return [
             (
                 "Crash: files complete when the process was killed",
-                f"{self.killed_after} of {self.items}, "
-                f"{len(self.undecodable_at_kill)} undecodable",
+                f"{self.killed_after} of {self.items}, {len(self.undecodable_at_kill)} undecodable",
                 "`narrate` in a subprocess, SIGKILL once files appear; every visible file decodes",
             ),
             (
@@ -781,14 +914,14 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         billed_before = int(engine_stats(engine.base_url, key)["characters_billed"])
         history_before = len(history_texts(engine.base_url, key))
 
-        second = narrate_process(
-            scripts, output_dir, engine.base_url, key, work_dir / "second.log"
-        )
+        second = narrate_process(scripts, output_dir, engine.base_url, key, work_dir / "second.log")
         second.wait(timeout=600)
         regenerated_texts = history_texts(engine.base_url, key)[history_before:]
         billed = int(engine_stats(engine.base_url, key)["characters_billed"]) - billed_before
     text_to_id = {s["text"]: s["id"] for s in scripts}
-    regenerated = sorted(text_to_id.get(t, f"(not a script: {t[:30]!r})") for t in regenerated_texts)
+    regenerated = sorted(
+        text_to_id.get(t, f"(not a script: {t[:30]!r})") for t in regenerated_texts
+    )
     completed_at_kill = {n.removesuffix(".mp3") for n in visible if n in finals}
     summary_path = work_dir / "second.summary.json"
     reported: list[str] = []
@@ -809,7 +942,8 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         rerun_billed_expected=sum(len(t) for t in regenerated_texts),
         missing_after=sorted(finals - after),
         undecodable_after=_undecodable(output_dir, sorted(finals & after)),
-        partial_outputs_reported=[p for p in reported if ".part" in Path(p).name] if reported
+        partial_outputs_reported=[p for p in reported if ".part" in Path(p).name]
+        if reported
         else ["(the re-run printed no summary)"],
         staging_left_after=partial_files(output_dir),
     )
@@ -932,6 +1066,17 @@ class SecretScan:
         """Occurrences in every source together."""
         return sum(self.occurrences.values())
 
+    def shortfalls(self) -> list[str]:
+        """Any occurrence of the key, and any flow that did not run."""
+        found = [f"{hits} in {name}" for name, hits in self.occurrences.items() if hits]
+        expected_failure = "narrate (wrong key)"
+        found += [
+            f"{flow}: {outcome}"
+            for flow, outcome in self.flows.items()
+            if outcome != "completed" and flow != expected_failure
+        ]
+        return found
+
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
         sources = ", ".join(f"{name} ({self.scanned.get(name, 0)})" for name in self.occurrences)
@@ -1007,12 +1152,17 @@ def measure_secret_exposure(work_dir: Path, canary: str) -> SecretScan:
         return result
 
     try:
-        with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}), _LogCapture() as logs:
+        with (
+            temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: storage}),
+            _LogCapture() as logs,
+        ):
             narration = run(
                 "narrate",
                 lambda: narrate(
-                    [{"id": "canary-a", "text": "The first line."},
-                     {"id": "canary-b", "text": "The second line."}],
+                    [
+                        {"id": "canary-a", "text": "The first line."},
+                        {"id": "canary-b", "text": "The second line."},
+                    ],
                     output_dir=str(outputs / "narrate"),
                     voice_id=FAST_VOICE_ID,
                     credentials=credentials,
@@ -1023,7 +1173,9 @@ def measure_secret_exposure(work_dir: Path, canary: str) -> SecretScan:
             run(
                 "transcribe",
                 lambda: transcribe(
-                    [speech], output_dir=str(outputs / "transcribe"), credentials=credentials,
+                    [speech],
+                    output_dir=str(outputs / "transcribe"),
+                    credentials=credentials,
                     return_state=True,
                 ),
             )
@@ -1031,24 +1183,38 @@ def measure_secret_exposure(work_dir: Path, canary: str) -> SecretScan:
             run(
                 "dub (compose)",
                 lambda: dub(
-                    clip, ["es"], output_dir=str(outputs / "dub"), credentials=credentials,
+                    clip,
+                    ["es"],
+                    output_dir=str(outputs / "dub"),
+                    credentials=credentials,
                     return_state=True,
                 ),
             )
             run(
                 "dub (dubbing_api)",
                 lambda: dub(
-                    clip, ["es"], output_dir=str(outputs / "dub-api"), strategy="dubbing_api",
-                    dubbing_api={"poll_interval_s": 0.5}, credentials=credentials,
+                    clip,
+                    ["es"],
+                    output_dir=str(outputs / "dub-api"),
+                    strategy="dubbing_api",
+                    dubbing_api={"poll_interval_s": 0.5},
+                    credentials=credentials,
                     return_state=True,
                 ),
             )
             run(
                 "sound_design",
                 lambda: sound_design(
-                    effects=[{"id": "knock", "text": "two knocks on a door", "duration_seconds": 1}],
-                    music=[{"id": "sting", "prompt": "short bright piano sting",
-                            "music_length_ms": 3000}],
+                    effects=[
+                        {"id": "knock", "text": "two knocks on a door", "duration_seconds": 1}
+                    ],
+                    music=[
+                        {
+                            "id": "sting",
+                            "prompt": "short bright piano sting",
+                            "music_length_ms": 3000,
+                        }
+                    ],
                     output_dir=str(outputs / "sound"),
                     credentials=credentials,
                     return_state=True,
@@ -1137,10 +1303,584 @@ async def _prefect_records(flow_run_ids: Sequence[Any]) -> dict[str, list[str]]:
             artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=ids))
         )
         records["artifacts"] = [a.model_dump_json() for a in artifacts]
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)))
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
+        )
         records["flow runs"] = [r.model_dump_json() for r in runs]
         tasks = await client.read_task_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids))
         )
         records["task runs"] = [t.model_dump_json() for t in tasks]
     return records
+
+
+# --------------------------------------------------------------------------------------------
+# 6. Engine hardening: fuzzing and concurrency
+
+
+@dataclass
+class FuzzRun:
+    """A bounded, stateless schemathesis run against the engine's ``/openapi.json``."""
+
+    operations: int
+    operations_run: int
+    requests: int
+    statuses: dict[int, int]
+    server_errors: list[str]
+    transport_errors: list[str]
+    seconds: float
+
+    def shortfalls(self) -> list[str]:
+        """5xx answers, unanswered requests, operations left out by the time budget."""
+        found = list(self.server_errors[:10]) + list(self.transport_errors[:10])
+        if self.operations_run < self.operations:
+            found.append(f"only {self.operations_run} of {self.operations} operations fuzzed")
+        return found
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(item, figure, how measured) rows for the report."""
+        spread = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
+        return [
+            (
+                "Fuzzing: 5xx answers from the engine",
+                f"{len(self.server_errors)} in {self.requests} requests",
+                f"schemathesis, positive and negative data, {self.operations_run} of "
+                f"{self.operations} operations, stateless; statuses {spread}; "
+                f"{len(self.transport_errors)} requests without an answer",
+            )
+        ]
+
+
+def measure_fuzzing(
+    work_dir: Path,
+    *,
+    max_examples: int = 6,
+    time_budget_s: float = 240.0,
+    request_timeout_s: float = 60.0,
+) -> FuzzRun:
+    """Fuzzes every HTTP operation of a fresh engine and records any 5xx.
+
+    Each operation gets up to ``max_examples`` generated requests with valid data and as many
+    with invalid data; the run stops starting new operations after ``time_budget_s``. An
+    operation's examples run in order, so a slow generation (long music, say) only costs time.
+    """
+    import requests
+    import schemathesis
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+
+    from prefect_elevenlabs.local.config import EngineConfig
+    from prefect_elevenlabs.local.server import start_in_thread
+
+    engine = start_in_thread(EngineConfig(data_dir=work_dir / "engine", port=0))
+    statuses: dict[int, int] = {}
+    server_errors: list[str] = []
+    transport_errors: list[str] = []
+    requests_sent = 0
+    operations = run = 0
+    started = time.monotonic()
+    try:
+        schema = schemathesis.openapi.from_url(f"{engine.base_url}/openapi.json")
+        session = requests.Session()
+        ops = [cast(Any, result).ok() for result in schema.get_all_operations()]
+        operations = len(ops)
+        for operation in ops:
+            if time.monotonic() - started > time_budget_s:
+                break
+            run += 1
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
+                @given(case=operation.as_strategy(generation_mode=mode))
+                @settings(
+                    max_examples=max_examples,
+                    deadline=None,
+                    database=None,
+                    derandomize=True,
+                    phases=[Phase.explicit, Phase.generate],
+                    suppress_health_check=list(HealthCheck),
+                )
+                def send(case: Any) -> None:
+                    nonlocal requests_sent
+                    requests_sent += 1
+                    try:
+                        response = case.call(
+                            base_url=engine.base_url, session=session, timeout=request_timeout_s
+                        )
+                    except requests.RequestException as exc:
+                        transport_errors.append(f"{case.operation.label}: {type(exc).__name__}")
+                        return
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+                    if response.status_code >= 500:
+                        server_errors.append(
+                            f"{case.operation.label} -> {response.status_code}: "
+                            f"{response.text[:300]} (request: {case.as_curl_command()[:500]})"
+                        )
+
+                try:
+                    send()
+                except Unsatisfiable:
+                    # No invalid data exists for an operation without inputs: nothing to send.
+                    if mode is GenerationMode.POSITIVE:
+                        raise
+    finally:
+        engine.stop()
+    return FuzzRun(
+        operations=operations,
+        operations_run=run,
+        requests=requests_sent,
+        statuses=statuses,
+        server_errors=server_errors,
+        transport_errors=transport_errors,
+        seconds=time.monotonic() - started,
+    )
+
+
+@dataclass
+class ConcurrencyRun:
+    """50 clones, deletes and generations sent at once, and the state they left."""
+
+    sent: dict[str, int]
+    answered: dict[str, dict[int, int]]
+    unexpected: list[str]
+    voices_expected: int
+    voices_listed: int
+    voice_mismatch: list[str]
+    orphan_files: list[str]
+    missing_files: list[str]
+    history_items: int
+    characters_used: int
+    characters_expected: int
+    integrity: str
+
+    def shortfalls(self) -> list[str]:
+        """Any failed request or inconsistency in the state."""
+        found = self.unexpected + self.voice_mismatch + self.orphan_files + self.missing_files
+        if self.characters_used != self.characters_expected:
+            found.append(f"billed {self.characters_used}, expected {self.characters_expected}")
+        if self.integrity != "ok":
+            found.append(f"integrity_check: {self.integrity}")
+        return found
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(item, figure, how measured) rows for the report."""
+        total = sum(self.sent.values())
+        mix = ", ".join(f"{n} {kind}" for kind, n in self.sent.items())
+        problems = (
+            len(self.unexpected)
+            + len(self.voice_mismatch)
+            + len(self.orphan_files)
+            + len(self.missing_files)
+        )
+        return [
+            (
+                f"Concurrency: {total} requests at once, inconsistencies left in the state",
+                f"{problems} (SQLite integrity_check: {self.integrity})",
+                f"{mix}; voices listed vs expected, files vs rows, history and billing",
+            )
+        ]
+
+
+def measure_concurrency(
+    work_dir: Path, *, clones: int = 20, deletes: int = 15, speeches: int = 15
+) -> ConcurrencyRun:
+    """Sends clones, deletes (of voices cloned beforehand) and TTS requests all at once.
+
+    Afterwards the engine must list exactly the voices that should exist, every stored file
+    must belong to a row and every row's file must exist, the history must hold one item per
+    generation, the key must be billed exactly once per generation, and SQLite must pass its
+    integrity check.
+    """
+    import asyncio
+    import sqlite3
+
+    from prefect_elevenlabs.local.state import EngineState
+    from prefect_elevenlabs.local.wire import key_id
+
+    key = "concurrency-key"
+    data_dir = work_dir / "engine"
+    with EngineProcess(data_dir, api_keys=[key]) as engine:
+        headers = {"xi-api-key": key}
+        sample = httpx.post(
+            f"{engine.base_url}/v1/text-to-speech/{FAST_VOICE_ID}",
+            params={"output_format": "wav_16000"},
+            json={"text": "This is a sample of my voice, read slowly and clearly for cloning."},
+            headers=headers,
+            timeout=60,
+        )
+        sample.raise_for_status()
+        audio = sample.content
+        texts = [f"Concurrent line number {i}." for i in range(speeches)]
+
+        async def burst() -> tuple[list[str], dict[str, list[httpx.Response]]]:
+            limits = httpx.Limits(max_connections=100)
+            async with httpx.AsyncClient(
+                base_url=engine.base_url, headers=headers, timeout=300, limits=limits
+            ) as http:
+
+                async def clone(name: str) -> httpx.Response:
+                    return await http.post(
+                        "/v1/voices/add",
+                        data={"name": name},
+                        files={"files": (f"{name}.wav", audio, "audio/wav")},
+                    )
+
+                doomed = []
+                for index in range(deletes):
+                    response = await clone(f"doomed-{index}")
+                    response.raise_for_status()
+                    doomed.append(response.json()["voice_id"])
+                calls = {
+                    "clone": [clone(f"clone-{i}") for i in range(clones)],
+                    "delete": [http.delete(f"/v1/voices/{v}") for v in doomed],
+                    "tts": [
+                        http.post(
+                            f"/v1/text-to-speech/{FAST_VOICE_ID}",
+                            params={"output_format": "mp3_22050_32"},
+                            json={"text": text},
+                        )
+                        for text in texts
+                    ],
+                }
+                flat = [c for group in calls.values() for c in group]
+                answers = await asyncio.gather(*flat)
+                grouped: dict[str, list[httpx.Response]] = {}
+                position = 0
+                for kind, group in calls.items():
+                    grouped[kind] = list(answers[position : position + len(group)])
+                    position += len(group)
+                return doomed, grouped
+
+        doomed, grouped = asyncio.run(burst())
+        listed = engine_get(engine.base_url, "/v1/voices", key)["voices"]
+        history = engine_get(engine.base_url, "/v1/history", key, page_size=1000)["history"]
+    unexpected = [
+        f"{kind}: HTTP {r.status_code} {r.text[:200]}"
+        for kind, group in grouped.items()
+        for r in group
+        if r.status_code != 200
+    ]
+    cloned = {r.json()["voice_id"] for r in grouped["clone"] if r.status_code == 200}
+    custom = {v["voice_id"] for v in listed if v.get("category") == "cloned"} - {FAST_VOICE_ID}
+    mismatch = sorted(f"missing {v}" for v in cloned - custom)
+    mismatch += sorted(f"not deleted {v}" for v in custom & set(doomed))
+    mismatch += sorted(f"unknown {v}" for v in custom - cloned - set(doomed))
+
+    state = EngineState(data_dir)
+    try:
+        samples = {s["sample_id"] for v in state.list_voices() for s in v.samples}
+        history_ids = {item["history_item_id"] for item in history}
+        on_disk = {
+            (p.parent.name, p.name)
+            for p in (data_dir / "audio").rglob("*")
+            if p.is_file() and p.parent.name in ("samples", "history")
+        }
+        expected_files = {("samples", s) for s in samples} | {("history", h) for h in history_ids}
+        used = state.characters_used(key_id(key))
+    finally:
+        state.close()
+    with sqlite3.connect(f"file:{data_dir / 'engine.sqlite3'}?mode=ro", uri=True) as db:
+        integrity = str(db.execute("PRAGMA integrity_check").fetchone()[0])
+    sample_text = "This is a sample of my voice, read slowly and clearly for cloning."
+    return ConcurrencyRun(
+        sent={kind: len(group) for kind, group in grouped.items()},
+        answered={
+            kind: {
+                code: sum(1 for r in group if r.status_code == code)
+                for code in {r.status_code for r in group}
+            }
+            for kind, group in grouped.items()
+        },
+        unexpected=unexpected,
+        voices_expected=len(cloned),
+        voices_listed=len(custom),
+        voice_mismatch=mismatch,
+        orphan_files=sorted("/".join(f) for f in on_disk - expected_files),
+        missing_files=sorted("/".join(f) for f in expected_files - on_disk),
+        history_items=len(history),
+        characters_used=used,
+        characters_expected=len(sample_text) + sum(len(t) for t in texts),
+        integrity=integrity,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# 4. Bad input, and checks that are pass/fail by nature
+
+
+@dataclass
+class UnreachableRun:
+    """How a call to a closed port ends with the default settings."""
+
+    attempts: int
+    seconds: float
+    error: str
+
+    def shortfalls(self) -> list[str]:
+        """The call must fail with ConnectionFailedError naming where it tried."""
+        if not self.error.startswith("ConnectionFailedError") or "127.0.0.1" not in self.error:
+            return [f"unreachable server: {self.error}"]
+        return []
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(item, figure, how measured) rows for the report."""
+        return [
+            (
+                "Unreachable server: time to a clear error",
+                f"{self.seconds:.1f} s, {self.attempts} attempts",
+                f"client defaults (4 retries, backoff from 0.5 s) against a closed port; "
+                f"`{self.error[:90]}...`",
+            )
+        ]
+
+
+def measure_unreachable() -> UnreachableRun:
+    """Calls a closed loopback port with the client's default retry settings."""
+    import asyncio
+
+    from prefect_elevenlabs.client import ElevenLabsClient
+
+    async def call() -> tuple[str, float]:
+        started = time.monotonic()
+        async with ElevenLabsClient("k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+            try:
+                await client.models.list()
+            except Exception as error:
+                return f"{type(error).__name__}: {error}", time.monotonic() - started
+        return "no error", time.monotonic() - started
+
+    error, seconds = asyncio.run(call())
+    from prefect_elevenlabs.client._retry import RetryPolicy
+
+    return UnreachableRun(attempts=RetryPolicy().max_retries + 1, seconds=seconds, error=error)
+
+
+@dataclass
+class ChecksRun:
+    """Pass/fail checks run by pytest, counted from its JUnit report."""
+
+    label: str
+    outcomes: dict[str, str]
+
+    @property
+    def passed(self) -> int:
+        """Checks that passed."""
+        return sum(1 for outcome in self.outcomes.values() if outcome == "passed")
+
+    def shortfalls(self) -> list[str]:
+        """Every check that did not pass."""
+        return [
+            f"{name}: {outcome}" for name, outcome in self.outcomes.items() if outcome != "passed"
+        ]
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(item, figure, how measured) rows for the report."""
+        return [(self.label, f"{self.passed} of {len(self.outcomes)}", "pytest checks")]
+
+
+def run_checks(label: str, target: str, *, keyword: str | None = None) -> ChecksRun:
+    """Runs pytest on ``target`` in a subprocess and reads each test's outcome."""
+    import xml.etree.ElementTree as ElementTree
+
+    with tempfile.TemporaryDirectory(prefix="reliability-checks-") as tmp:
+        junit = Path(tmp, "junit.xml")
+        command = [sys.executable, "-m", "pytest", target, "-q", "-p", "no:cacheprovider"]
+        command += [f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+        if keyword:
+            command += ["-k", keyword]
+        subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        outcomes: dict[str, str] = {}
+        if junit.exists():
+            for case in ElementTree.parse(junit).getroot().iter("testcase"):
+                name = case.get("name", "?")
+                kinds = {child.tag for child in case}
+                if "skipped" in kinds:
+                    outcomes[name] = "skipped"
+                elif kinds & {"failure", "error"}:
+                    outcomes[name] = "failed"
+                else:
+                    outcomes[name] = "passed"
+    return ChecksRun(label=label, outcomes=outcomes)
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+_TEST_COMMAND = ".venv/bin/pytest tests/reliability/{}"
+
+
+@dataclass
+class Section:
+    """One measurement's rows, shortfalls and the commands that reproduce it."""
+
+    name: str
+    rows: list[tuple[str, str, str]]
+    shortfalls: list[str]
+    commands: tuple[str, str]
+    seconds: float = field(default=0.0)
+
+
+def _measure(name: str, work_dir: Path, items: int) -> Section:
+    started = time.monotonic()
+    folder = work_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    result: Any
+    if name == "hostile":
+        result = measure_hostile_batch(folder, items=items)
+        test = "test_hostile_server.py"
+    elif name == "quota":
+        result = measure_quota(folder)
+        test = "test_quota.py"
+    elif name == "crash":
+        result = measure_crash_resume(folder)
+        test = "test_crash_resume.py"
+    elif name == "bad-input":
+        result = run_checks(
+            "Bad input: kinds answered with a typed error naming the fix, nothing written",
+            "tests/reliability/test_bad_input.py",
+            keyword="test_bad_input_gets_a_typed_error_and_writes_nothing",
+        )
+        test = "test_bad_input.py"
+    elif name == "unreachable":
+        result = measure_unreachable()
+        test = "test_bad_input.py -k unreachable"
+    elif name == "secrets":
+        import secrets as _secrets
+
+        result = measure_secret_exposure(folder, "sk_canary_" + _secrets.token_hex(16))
+        test = "test_secrets.py"
+    elif name == "hardening":
+        result = run_checks(
+            "Engine hardening: loopback bind, keys on every route, upload limit, data-dir wall",
+            "tests/reliability/test_engine_hardening.py",
+            keyword="not fuzzing and not concurrent",
+        )
+        test = "test_engine_hardening.py -m 'not slow'"
+    elif name == "fuzz":
+        result = measure_fuzzing(folder)
+        test = "test_engine_hardening.py -k fuzzing"
+    elif name == "concurrency":
+        result = measure_concurrency(folder)
+        test = "test_engine_hardening.py -k concurrent"
+    else:
+        raise ValueError(f"unknown measurement {name!r}; choose from {', '.join(MEASUREMENTS)}")
+    return Section(
+        name=name,
+        rows=result.rows(),
+        shortfalls=result.shortfalls(),
+        commands=(f"{REPORT_COMMAND} --only {name}", _TEST_COMMAND.format(test)),
+        seconds=time.monotonic() - started,
+    )
+
+
+MEASUREMENTS = (
+    "hostile",
+    "quota",
+    "crash",
+    "bad-input",
+    "unreachable",
+    "secrets",
+    "hardening",
+    "fuzz",
+    "concurrency",
+)
+"""Every measurement, in report order."""
+
+
+def _cell(text: str) -> str:
+    return " ".join(text.replace("|", "\\|").split())
+
+
+def render(sections: Sequence[Section]) -> str:
+    """RELIABILITY.md: the table of figures, what fell short, and how to reproduce it all."""
+    import platform
+
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    lines = [
+        "# Reliability and security figures",
+        "",
+        "What prefect-elevenlabs does when things go wrong: a server that fails 43 % of its "
+        "requests, a quota that runs out, a process killed mid-batch, bad input of every kind, "
+        "an API key that must never leak, and a local engine facing hostile clients. Every "
+        "figure below was measured by `tests/reliability/report.py`; the tests in "
+        "`tests/reliability/` call the same functions and assert on the same figures.",
+        "",
+        f"Generated on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on "
+        f"{platform.system()} with {os.cpu_count()} cores (load {load:.1f} at the end; wall "
+        "times are this machine's and move with its load). Regenerate with:",
+        "",
+        "```",
+        f"{REPORT_COMMAND} --write RELIABILITY.md",
+        "```",
+        "",
+        "| Item | Figure | How measured | Command |",
+        "| --- | --- | --- | --- |",
+    ]
+    for section in sections:
+        for item, figure, how in section.rows:
+            command = f"`{section.commands[0]}`"
+            lines.append(f"| {_cell(item)} | {_cell(figure)} | {_cell(how)} | {command} |")
+    lines += ["", "## Figures short of their target", ""]
+    short = [(s.name, f) for s in sections for f in s.shortfalls]
+    if not short:
+        lines.append("None: every figure met its target.")
+    for name, finding in short:
+        lines.append(f"- **{name}**: {_cell(finding)}")
+    lines += [
+        "",
+        "## Commands",
+        "",
+        "Each measurement alone, and the tests asserting on it (the slow ones are marked `slow`;"
+        " CI runs them all, `-m 'not slow'` leaves them out while iterating):",
+        "",
+        "| Measurement | Report | Tests | Took |",
+        "| --- | --- | --- | --- |",
+    ]
+    for section in sections:
+        report, tests = section.commands
+        lines.append(f"| {section.name} | `{report}` | `{tests}` | {section.seconds:.0f} s |")
+    lines += [
+        "",
+        "All reliability tests: `.venv/bin/pytest tests/reliability`. Everything here runs "
+        "offline against the local engine, with a throwaway Prefect API.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the measurements and prints (or writes) the report; exit code 1 on shortfalls."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=MEASUREMENTS, help="repeatable")
+    parser.add_argument("--items", type=int, default=200, help="scripts in the hostile batch")
+    parser.add_argument("--write", type=Path, help="write the Markdown report to this file")
+    parser.add_argument("--work-dir", type=Path, help="keep the measurements' files here")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    chosen = args.only or list(MEASUREMENTS)
+    with contextlib.ExitStack() as stack:
+        if not os.environ.get("PREFECT_API_URL"):
+            from prefect.testing.utilities import prefect_test_harness
+
+            stack.enter_context(prefect_test_harness(server_startup_timeout=300))
+        work_dir = args.work_dir or Path(
+            stack.enter_context(tempfile.TemporaryDirectory(prefix="reliability-"))
+        )
+        sections = []
+        for name in chosen:
+            print(f"measuring {name}...", file=sys.stderr, flush=True)
+            sections.append(_measure(name, work_dir, args.items))
+    text = render(sections)
+    if args.write:
+        args.write.write_text(text, encoding="utf-8")
+        print(f"wrote {args.write}", file=sys.stderr)
+    else:
+        print(text)
+    return 1 if any(section.shortfalls for section in sections) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

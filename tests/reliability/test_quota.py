@@ -8,7 +8,11 @@ import pytest
 
 from .report import QuotaRun, measure_quota
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("prefect_server")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.timeout(1200),
+    pytest.mark.usefixtures("prefect_server"),
+]
 
 ITEMS = 20
 FLOW_CONCURRENCY = 2
