@@ -20,16 +20,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar, cast
 
 import typer
 
 if TYPE_CHECKING:
     from .blocks import ElevenLabsCredentials
-    from .flows import RunSummary
+    from .flows import RunSummary, TranscriptFormat
 
 app = typer.Typer(
     name="prefect-elevenlabs",
@@ -290,7 +289,7 @@ def transcribe(
         lambda: transcribe_flow(
             inputs,
             output_dir=str(output_dir),
-            formats=chosen,
+            formats=cast("list[TranscriptFormat]", chosen),
             options=options,
             credentials=creds,
         )
@@ -344,7 +343,7 @@ def dub(
             input,
             target_languages=languages,
             output_dir=str(output_dir),
-            strategy=strategy,  # type: ignore[arg-type]
+            strategy=cast(Literal["compose", "dubbing_api"], strategy),
             source_language=source_language,
             voice_map=voice_map or None,
             clone_speakers=clone_speakers,
@@ -523,4 +522,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

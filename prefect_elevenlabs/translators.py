@@ -162,7 +162,8 @@ class LocalEngineTranslator:
     @staticmethod
     async def _call(client: Any, method: str, path: str, **kwargs: Any) -> tuple[Any, Any]:
         try:
-            return await client.transport.request_json(method, path, **kwargs)  # type: ignore[no-any-return]
+            result: tuple[Any, Any] = await client.transport.request_json(method, path, **kwargs)
+            return result
         except NotFoundError as exc:
             raise ConfigurationError(
                 f"{client.base_url} has no {path} route: only the local engine translates. "

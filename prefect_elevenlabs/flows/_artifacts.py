@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
 from uuid import UUID
 
 from ..tasks._policy import run_logger
@@ -23,9 +24,14 @@ def publish_summary(summary: RunSummary, key: str, title: str) -> UUID | None:
         + f"; {summary.characters} characters; output in `{summary.output_dir}`"
     )
     try:
-        return create_table_artifact(
-            table=summary.table(), key=artifact_key(key), description=description, _sync=True
+        # _sync forces the blocking implementation even when called from async code.
+        artifact_id: Any = create_table_artifact(
+            table=summary.table(),
+            key=artifact_key(key),
+            description=description,
+            _sync=True,  # type: ignore[call-arg]
         )
+        return cast(UUID, artifact_id)
     except Exception as exc:
         run_logger().warning("could not publish the %s summary artifact: %s", title, exc)
         return None

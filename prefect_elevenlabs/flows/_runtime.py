@@ -6,12 +6,12 @@ import glob as _glob
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, cast
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from prefect.futures import PrefectFuture, as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from ..blocks import ElevenLabsCredentials
 from ..errors import ConfigurationError
@@ -23,10 +23,8 @@ CREDENTIALS_BLOCK_ENV = "ELEVENLABS_CREDENTIALS_BLOCK"
 DEFAULT_MAX_WORKERS = 4
 """Threads of each flow's task runner: never unbounded (Prefect's default is)."""
 
-T = TypeVar("T")
 
-
-def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> ThreadPoolTaskRunner[Any]:
+def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> TaskRunner[PrefectFuture[Any]]:
     """The thread-pool runner the flows use, with an explicit bound.
 
     Example:
@@ -38,7 +36,8 @@ def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> ThreadPoolTaskRunner[
     """
     if max_workers < 1:
         raise ValueError(f"max_workers must be 1 or more, got {max_workers}")
-    return ThreadPoolTaskRunner(max_workers=max_workers)
+    runner: Any = ThreadPoolTaskRunner(max_workers=max_workers)
+    return cast("TaskRunner[PrefectFuture[Any]]", runner)
 
 
 def resolve_credentials(credentials: ElevenLabsCredentials | None) -> ElevenLabsCredentials:
@@ -67,8 +66,8 @@ def resolve_credentials(credentials: ElevenLabsCredentials | None) -> ElevenLabs
 
 
 def submit_bounded(
-    starts: Sequence[Callable[[], PrefectFuture[T]]], limit: int
-) -> Iterator[tuple[int, PrefectFuture[T]]]:
+    starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int
+) -> Iterator[tuple[int, PrefectFuture[Any]]]:
     """Starts items with at most ``limit`` in flight; yields ``(index, future)`` as each ends.
 
     Each element of ``starts`` submits one item and returns its future. Items beyond the limit
@@ -78,7 +77,7 @@ def submit_bounded(
         raise ValueError(f"the concurrency limit must be 1 or more, got {limit}")
     pending = list(enumerate(starts))
     pending.reverse()
-    in_flight: dict[Any, tuple[int, PrefectFuture[T]]] = {}
+    in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
     while pending or in_flight:
         while pending and len(in_flight) < limit:
             index, start = pending.pop()
@@ -90,7 +89,12 @@ def submit_bounded(
         yield in_flight.pop(done.task_run_id)
 
 
-def outcome_of(future: PrefectFuture[T]) -> tuple[T | None, BaseException | str | None]:
+def result_of(future: PrefectFuture[Any]) -> Any:
+    """The value of a finished task run (Prefect types async tasks' futures as coroutines)."""
+    return future.result()
+
+
+def outcome_of(future: PrefectFuture[Any]) -> tuple[Any, BaseException | str | None]:
     """``(result, None)`` for a completed task run, ``(None, error)`` for any other end."""
     future.wait()
     state = future.state
@@ -100,6 +104,12 @@ def outcome_of(future: PrefectFuture[T]) -> tuple[T | None, BaseException | str 
     if isinstance(error, BaseException):
         return None, error
     return None, state.message or state.name or "the task did not complete"
+
+
+async def call_task(task: Any, *args: Any, **kwargs: Any) -> tuple[Any, bool]:
+    """Awaits an async task from inside another task; returns ``(result, answered_from_cache)``."""
+    state = await task(*args, return_state=True, **kwargs)
+    return await state.aresult(), state.name == "Cached"
 
 
 # --------------------------------------------------------------------------------------------
@@ -152,12 +162,17 @@ def expand_inputs(inputs: Sequence[str]) -> list[tuple[str, str | None]]:
             continue
         local = isinstance(fs, LocalFileSystem)
         if any(c in text for c in _GLOB_CHARS):
-            matches = sorted(_glob.glob(os.path.expanduser(text))) if local else fs.glob(path)
-            files = [m for m in matches if (Path(m).is_file() if local else fs.isfile(m))]
-            if not files:
+            if local:
+                found = [
+                    m for m in sorted(_glob.glob(os.path.expanduser(text))) if Path(m).is_file()
+                ]
+                uris = [str(Path(m).resolve()) for m in found]
+            else:
+                uris = [_unstrip(fs, str(m)) for m in fs.glob(path) if fs.isfile(m)]
+            if not uris:
                 add(text, "matches no files")
-            for match in files:
-                add(str(Path(match).resolve()) if local else _unstrip(fs, match))
+            for uri in uris:
+                add(uri)
             continue
         if local:
             local_path = Path(os.path.expanduser(path))

@@ -16,7 +16,7 @@ from ..tasks.voices import (
     create_voice_from_preview,
     design_voice,
 )
-from ._runtime import resolve_credentials, task_runner
+from ._runtime import resolve_credentials, result_of, task_runner
 
 __all__ = ["VoiceDesignResult", "design_voice_flow"]
 
@@ -93,15 +93,17 @@ def design_voice_flow(
     credentials = resolve_credentials(credentials)
     if save_as is not None and not save_as.strip():
         raise InvalidRequestError("save_as must be a voice name, not empty", param="save_as")
-    previews: list[VoicePreviewAsset] = design_voice.submit(
-        description,
-        credentials,
-        text=text,
-        seed=seed,
-        output_dir=output_dir,
-        model_id=model_id,
-        output_format=output_format,
-    ).result()
+    previews: list[VoicePreviewAsset] = result_of(
+        design_voice.submit(
+            description,
+            credentials,
+            text=text,
+            seed=seed,
+            output_dir=output_dir,
+            model_id=model_id,
+            output_format=output_format,
+        )
+    )
     for index, preview in enumerate(previews):
         logger.info(
             "preview %d: %s (%.1f s, %s)",
@@ -118,12 +120,14 @@ def design_voice_flow(
                 f"{len(previews) - 1}",
                 param="chosen_preview",
             )
-        voice = create_voice_from_preview.submit(
-            previews[chosen_preview].generated_voice_id,
-            save_as.strip(),
-            description,
-            credentials,
-        ).result()
+        voice: VoiceInfo = result_of(
+            create_voice_from_preview.submit(
+                previews[chosen_preview].generated_voice_id,
+                save_as.strip(),
+                description,
+                credentials,
+            )
+        )
         logger.info("saved preview %d as voice %r: %s", chosen_preview, voice.name, voice.voice_id)
         result.voice = voice
         result.chosen_preview = chosen_preview
@@ -143,7 +147,7 @@ def _publish_table(result: VoiceDesignResult) -> None:
             table=_table(result.previews, result.chosen_preview),
             key=artifact_key("voice design previews"),
             description=description,
-            _sync=True,
+            _sync=True,  # type: ignore[call-arg]
         )
     except Exception as exc:
         run_logger().warning("could not publish the voice design table: %s", exc)

@@ -24,12 +24,14 @@ from typing import Any, Literal
 
 from prefect import flow, task
 from prefect.cache_policies import INPUTS, NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import BaseModel, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from .. import subtitles
 from ..blocks import ElevenLabsCredentials
-from ..errors import InvalidRequestError, MediaError
+from ..errors import InvalidRequestError, MediaError, NotFoundError
 from ..media import MediaInfo, ffmpeg_binary
 from ..results import AudioAsset, TimedWord, Transcript, VoiceInfo
 from ..tasks import _storage
@@ -52,7 +54,15 @@ from ..translators import OpenAICompatibleTranslator, Translator, default_transl
 from ..translators import translator_identity as _translator_identity
 from ._artifacts import publish_summary
 from ._params import DubbingApiOptions, MixOptions, SegmentEdit
-from ._runtime import outcome_of, resolve_credentials, stem_of, submit_bounded, task_runner
+from ._runtime import (
+    call_task,
+    outcome_of,
+    resolve_credentials,
+    result_of,
+    stem_of,
+    submit_bounded,
+    task_runner,
+)
 from ._summary import ItemOutcome, RunSummary, describe_error, raise_for_failures
 from .transcribe import write_transcript
 
@@ -280,7 +290,8 @@ async def voice_segment(
     stretched towards the original's length (down to ``min_tempo``), longer speech is sped up
     (up to ``max_tempo``) to end by ``slot_end``.
     """
-    state = await text_to_speech_with_timestamps(
+    speech, cached = await call_task(
+        text_to_speech_with_timestamps,
         segment.text,
         credentials,
         voice_id=segment.voice_id or DEFAULT_VOICE_ID,
@@ -288,10 +299,7 @@ async def voice_segment(
         output_format=SEGMENT_FORMAT,
         language_code=language,
         output_dir=f"{work_dir}/speech",
-        return_state=True,
     )
-    speech = await state.aresult()
-    cached = state.name == "Cached"
     natural = speech.audio.duration_s or 0.0
     available = max(0.2, slot_end - segment.start)
     wanted = min(max(natural, min(segment.end - segment.start, available)), available)
@@ -511,7 +519,8 @@ def dub(
     num_speakers: int | None = None,
     voice_map: dict[str, str] | None = None,
     clone_speakers: bool = False,
-    translator: OpenAICompatibleTranslator | Translator | None = None,
+    # Any Translator works from Python; the UI offers the saved translator blocks.
+    translator: OpenAICompatibleTranslator | SkipJsonSchema[Translator] | None = None,
     segment_edits: list[SegmentEdit] | None = None,
     mix: MixOptions | None = None,
     dubbing_api: DubbingApiOptions | None = None,
@@ -585,7 +594,7 @@ def dub(
     out = _storage.OutputDir(output_dir)
     out.ensure()
     stem = stem_of(media)
-    info = probe_media.submit(media).result()
+    info: MediaInfo = result_of(probe_media.submit(media))
     if not info.has_audio:
         raise MediaError(f"{media} has no audio to dub", status="unsupported_media")
     if strategy == "dubbing_api":
@@ -733,13 +742,15 @@ def _compose(
     out = _storage.OutputDir(output_dir)
     work_dir = out.uri_of(f".work/{stem}")
 
-    transcript: Transcript = speech_to_text.submit(
-        media,
-        credentials,
-        language_code=source_language,
-        diarize=True,
-        num_speakers=num_speakers,
-    ).result()
+    transcript: Transcript = result_of(
+        speech_to_text.submit(
+            media,
+            credentials,
+            language_code=source_language,
+            diarize=True,
+            num_speakers=num_speakers,
+        )
+    )
     write_transcript(transcript, f"{stem}.transcript", ["json"], output_dir)
     run_coro_as_sync(
         apublish_transcript(transcript, key=f"dub source {stem}", description=f"`{media}`")
@@ -814,13 +825,13 @@ def _compose(
         else:
             voiced[lang].append(result)
     try:
-        background_uri = background.result().uri
+        background_uri = result_of(background).uri
     except Exception as exc:
         for lang in planned:
             outcomes.setdefault(lang, _failed(lang, exc))
         background_uri = ""
 
-    finishing = {}
+    finishing: dict[str, PrefectFuture[Any]] = {}
     for lang in planned:
         if lang in outcomes:
             continue
@@ -842,8 +853,8 @@ def _compose(
             mix,
             formats,
         )
-    for lang, future in finishing.items():
-        outcome, error = outcome_of(future)
+    for lang, finished in finishing.items():
+        outcome, error = outcome_of(finished)
         outcomes[lang] = outcome or _failed(lang, error)
         if outcome is not None:
             logger.info("%s -> %s", lang, ", ".join(outcome.outputs))
@@ -853,6 +864,14 @@ def _compose(
         items=[outcomes[lang] for lang in languages],
         artifacts=[out.uri_of(f"{stem}.transcript.json")],
     )
+
+
+async def _voice_exists(credentials: ElevenLabsCredentials, voice_id: str) -> bool:
+    try:
+        await credentials.get_client().voices.get(voice_id)
+    except NotFoundError:
+        return False
+    return True
 
 
 def _clone_voices(
@@ -871,8 +890,15 @@ def _clone_voices(
             continue
         label = speaker or "speaker"
         spans = [(s.start, s.end) for s in segments if s.speaker == speaker]
-        sample = cut_speaker_sample.submit(media, label, spans, f"{work_dir}/samples").result()
-        voice = clone_speaker.submit(sample, f"{stem} {label}", credentials).result()
+        sample: str = result_of(
+            cut_speaker_sample.submit(media, label, spans, f"{work_dir}/samples")
+        )
+        name = f"{stem} {label}"
+        voice: VoiceInfo = result_of(clone_speaker.submit(sample, name, credentials))
+        if not run_coro_as_sync(_voice_exists(credentials, voice.voice_id)):
+            # A cached clone that was deleted, or that belongs to another account: clone again.
+            refreshed = clone_speaker.with_options(refresh_cache=True)
+            voice = result_of(refreshed.submit(sample, name, credentials))
         run_logger().info("cloned %s as voice %s", label, voice.voice_id)
         cloned[speaker] = voice.voice_id
     return cloned

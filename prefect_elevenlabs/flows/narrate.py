@@ -33,7 +33,14 @@ from ..tasks.text_to_speech import (
 )
 from ._artifacts import publish_summary
 from ._params import ScriptItem, VoiceSettingsInput
-from ._runtime import outcome_of, resolve_credentials, submit_bounded, task_runner
+from ._runtime import (
+    call_task,
+    outcome_of,
+    resolve_credentials,
+    result_of,
+    submit_bounded,
+    task_runner,
+)
 from ._scripts import load_scripts, markdown_chapters, markdown_to_speech
 from ._summary import ItemOutcome, RunSummary, describe_error, raise_for_failures
 
@@ -102,7 +109,7 @@ def _check_budget(
     """Refuses to start over ``max_characters`` or what the plan has left; free when cached."""
     if needed == 0:
         return
-    check_budget.submit(needed, credentials, max_characters).result()
+    result_of(check_budget.submit(needed, credentials, max_characters))
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,11 +208,10 @@ async def narrate_script(
     assets: list[AudioAsset] = []
     outputs: list[str] = []
     for name, _title, text in plan.parts:
-        state = await text_to_speech(
-            text, credentials, output_dir=work_dir, return_state=True, **options
+        asset, cached = await call_task(
+            text_to_speech, text, credentials, output_dir=work_dir, **options
         )
-        asset = await state.aresult()
-        if state.name != "Cached":
+        if not cached:
             spent += asset.characters
         assets.append(asset)
         outputs.append(await _finished(asset, output_dir, f"{name}.{ext}", target_lufs))

@@ -31,10 +31,8 @@ INDEX_FILE = "index.json"
 
 def _brief_ids(effects: list[SoundEffectBrief], music: list[MusicBrief]) -> list[str]:
     """An id per brief: its own, else ``sfx-01``/``music-01``...; duplicates are refused."""
-    ids: list[str] = []
-    for kind, briefs in (("sfx", effects), ("music", music)):
-        for n, brief in enumerate(briefs, start=1):
-            ids.append(brief.id or f"{kind}-{n:02d}")
+    ids = [brief.id or f"sfx-{n:02d}" for n, brief in enumerate(effects, start=1)]
+    ids += [brief.id or f"music-{n:02d}" for n, brief in enumerate(music, start=1)]
     seen: set[str] = set()
     for item_id in ids:
         if item_id in seen:
@@ -174,7 +172,7 @@ def sound_design(
         *(("music", i, b) for i, b in zip(ids[len(effects) :], music, strict=True)),
     ]
 
-    def start(kind: str, item_id: str, brief: Any) -> PrefectFuture[AudioAsset]:
+    def start(kind: str, item_id: str, brief: Any) -> PrefectFuture[Any]:
         if isinstance(brief, SoundEffectBrief):
             return generate_sound_effect.submit(
                 brief.text,

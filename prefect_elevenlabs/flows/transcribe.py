@@ -18,6 +18,7 @@ from ..tasks.speech_to_text import speech_to_text
 from ._artifacts import publish_summary
 from ._params import TranscriptFormat, TranscriptionOptions
 from ._runtime import (
+    call_task,
     expand_inputs,
     outcome_of,
     resolve_credentials,
@@ -74,7 +75,8 @@ async def transcribe_one(
     output_dir: str,
 ) -> ItemOutcome:
     """Transcribes one file (cached) and writes its transcript files and artifact."""
-    state = await speech_to_text(
+    transcript, cached = await call_task(
+        speech_to_text,
         media,
         credentials,
         model_id=options.model_id,
@@ -83,9 +85,7 @@ async def transcribe_one(
         num_speakers=options.num_speakers,
         keyterms=options.keyterms or None,
         tag_audio_events=options.tag_audio_events or None,
-        return_state=True,
     )
-    transcript: Transcript = await state.aresult()
     outputs = write_transcript(transcript, stem, formats, output_dir)
     await apublish_transcript(
         transcript, key=f"transcript {stem}", description=f"Transcript of `{media}`"
@@ -99,7 +99,7 @@ async def transcribe_one(
             "language": transcript.language,
             "words": len(transcript.words),
             "speakers": transcript.speakers,
-            "cached": state.name == "Cached",
+            "cached": cached,
             "request_id": transcript.request_id,
         },
     )

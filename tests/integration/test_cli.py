@@ -182,6 +182,31 @@ def test_transcribe_and_sound_design_commands(online: EngineHandle, tmp_path: Pa
     assert "index" in output and str(tmp_path / "s" / "index.json") in output
 
 
+@pytest.mark.engine
+@pytest.mark.usefixtures("prefect_server")
+def test_dub_and_design_voice_commands(online: EngineHandle, tmp_path: Path) -> None:
+    code, output = invoke(
+        "dub", str(SAMPLE_CLIP), "--to", "es", "-o", str(tmp_path / "d"), "--num-speakers", "1",
+        "--voice", "speaker_0=" + FAST_VOICE_ID,
+    )  # fmt: skip
+    assert code == 0, output
+    assert str(tmp_path / "d" / "sample_clip.es.mp4") in output
+    assert (tmp_path / "d" / "sample_clip.es.srt").exists()
+
+    code, output = invoke(
+        "dub", str(SAMPLE_CLIP), "--to", "es", "-o", str(tmp_path), "--voice", "x"
+    )
+    assert code == 2 and "is not SPEAKER=VOICE_ID" in output
+
+    code, output = invoke(
+        "design-voice", "A bright young woman with a quick, cheerful way of speaking.",
+        "-o", str(tmp_path / "v"), "--save-as", "Cheerful", "--choose", "2",
+    )  # fmt: skip
+    assert code == 0, output
+    assert output.count("preview ") == 3
+    assert "saved voice 'Cheerful'" in output
+
+
 # --------------------------------------------------------------------------------------------
 # The demo, as a user runs it: a fresh process with no Prefect server configured
 

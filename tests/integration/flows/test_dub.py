@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -53,6 +54,11 @@ class Recording:
 
     def __init__(self) -> None:
         self.calls: list[tuple[list[str], str | None, str]] = []
+        # Translations are cached on this identity: a new one per test keeps runs independent.
+        self.identity = f"recording-translator-{uuid.uuid4().hex}"
+
+    def cache_identity(self) -> str:
+        return self.identity
 
     async def translate(self, texts: Sequence[str], source: str | None, target: str) -> list[str]:
         self.calls.append((list(texts), source, target))
@@ -162,6 +168,34 @@ def test_audio_input_gives_an_mp3_dub(engine, credentials, tmp_path: Path) -> No
     )
     plan = json.loads((tmp_path / "out" / "thanks.es.segments.json").read_text())
     assert {s["voice_id"] for s in plan["segments"]} == {"pNInz6obpgDQGcFmaJgB"}
+
+
+def test_clone_speakers_clones_each_voice_once(engine, credentials, tmp_path: Path) -> None:
+    import httpx
+
+    source = speak(engine, "Good morning. The library opens at nine.", tmp_path / "hello.wav")
+    runs = [
+        dub(
+            str(source),
+            ["es"],
+            output_dir=str(tmp_path / "out"),
+            num_speakers=1,
+            clone_speakers=True,
+            credentials=credentials,
+        )
+        for _ in range(2)
+    ]
+    plans = [json.loads((tmp_path / "out" / "hello.es.segments.json").read_text()) for _ in runs]
+    voices = {s["voice_id"] for s in plans[-1]["segments"]}
+    assert len(voices) == 1
+    voice_id = voices.pop()
+    response = httpx.get(f"{engine.base_url}/v1/voices/{voice_id}", headers={"xi-api-key": "x"})
+    assert response.status_code == 200
+    assert response.json()["category"] == "cloned"
+    assert response.json()["name"] == "hello speaker_0"
+    listed = httpx.get(f"{engine.base_url}/v1/voices", headers={"xi-api-key": "x"}).json()
+    # The second run reused the clone instead of making another.
+    assert sum(v["name"] == "hello speaker_0" for v in listed["voices"]) == 1
 
 
 def test_dubbing_api_strategy_downloads_video_and_subtitles(
