@@ -7,10 +7,11 @@ import hashlib
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from prefect.blocks.abstract import CredentialsBlock
-from pydantic import Field, HttpUrl, SecretStr, field_validator
+from prefect.blocks.core import Block, schema_extra
+from pydantic import ConfigDict, Field, HttpUrl, SecretStr, field_validator
 
 from ..errors import ConfigurationError
 
@@ -31,6 +32,17 @@ _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ElevenL
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+
+
+def _schema_with_a_required_field(schema: dict[str, Any], model: type[Block]) -> None:
+    """Prefect's block schema, with ``timeout`` marked required.
+
+    Every field has a default, so without one required field the UI's block reference
+    (``{"$ref": ...}``) also validates as a credentials object, and the server refuses a run
+    whose parameter "matches more than one" schema. Saved documents always carry ``timeout``.
+    """
+    schema_extra(schema, model)
+    schema["required"] = ["timeout"]
 
 
 class ElevenLabsCredentials(CredentialsBlock):
@@ -57,6 +69,10 @@ class ElevenLabsCredentials(CredentialsBlock):
         credentials = ElevenLabsCredentials(base_url="local")
         ```
     """
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        **{**CredentialsBlock.model_config, "json_schema_extra": _schema_with_a_required_field}
+    )
 
     _block_type_name: ClassVar[str] = "ElevenLabs Credentials"
     _block_type_slug: ClassVar[str] = "elevenlabs-credentials"

@@ -22,10 +22,26 @@ FileInput = str | os.PathLike[str] | bytes | FileSpec
 Destination = str | os.PathLike[str] | IO[bytes]
 
 # §3 of the API contract: which output_format values each endpoint group accepts.
-_MP3 = ("mp3_22050_32", "mp3_24000_48", "mp3_44100_32", "mp3_44100_64", "mp3_44100_96",
-        "mp3_44100_128", "mp3_44100_192")
-_PCM = ("pcm_8000", "pcm_16000", "pcm_22050", "pcm_24000", "pcm_32000", "pcm_44100", "pcm_48000",
-        "ulaw_8000", "alaw_8000")
+_MP3 = (
+    "mp3_22050_32",
+    "mp3_24000_48",
+    "mp3_44100_32",
+    "mp3_44100_64",
+    "mp3_44100_96",
+    "mp3_44100_128",
+    "mp3_44100_192",
+)
+_PCM = (
+    "pcm_8000",
+    "pcm_16000",
+    "pcm_22050",
+    "pcm_24000",
+    "pcm_32000",
+    "pcm_44100",
+    "pcm_48000",
+    "ulaw_8000",
+    "alaw_8000",
+)
 _OPUS = ("opus_48000_32", "opus_48000_64", "opus_48000_96", "opus_48000_128", "opus_48000_192")
 _WAV = ("wav_8000", "wav_16000", "wav_22050", "wav_24000", "wav_32000", "wav_44100", "wav_48000")
 _MP3_48K = ("mp3_48000_128", "mp3_48000_192", "mp3_48000_240", "mp3_48000_320")

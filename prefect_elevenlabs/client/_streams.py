@@ -210,4 +210,3 @@ async def download_audio(
         content_type=meta.content_type,
         meta=meta,
     )
-

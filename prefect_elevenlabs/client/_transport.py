@@ -545,12 +545,37 @@ def _build_multipart(
     return None, [(name, (None, value.encode(), None)) for name, value in multipart.fields]
 
 
+def default_file_mode() -> int:
+    """The mode ``open()`` gives a new file in this process: 0o666 less the umask.
+
+    ``mkstemp`` creates files readable by their owner only; a download renamed into place must
+    not stay that private. The umask is read from /proc where possible, since setting it to read
+    it back races with other threads creating files.
+    """
+    global _file_mode
+    if _file_mode is None:
+        umask: int | None = None
+        with contextlib.suppress(OSError, ValueError):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("Umask:"):
+                    umask = int(line.split()[1], 8)
+        if umask is None:
+            umask = os.umask(0o022)
+            os.umask(umask)
+        _file_mode = 0o666 & ~umask
+    return _file_mode
+
+
+_file_mode: int | None = None
+
+
 async def write_atomically(dest: Path, chunks: AsyncIterator[bytes]) -> int:
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     written = 0
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), default_file_mode())
             async for chunk in chunks:
                 handle.write(chunk)
                 written += len(chunk)

@@ -243,9 +243,9 @@ class SpeechToTextRequest(RequestModel):
     seed: int | None = Field(default=None, ge=0, le=2147483647)
     use_multi_channel: bool | None = None
     multichannel_output_style: Literal["separate", "combined"] | None = None
-    entity_redaction_mode: (
-        Literal["redacted", "entity_type", "enumerated_entity_type"] | None
-    ) = None
+    entity_redaction_mode: Literal["redacted", "entity_type", "enumerated_entity_type"] | None = (
+        None
+    )
     keyterms: list[str] | None = Field(default=None, max_length=1000)
     secondary_language_codes: list[str] | None = None
     numbers_format: Literal["digits", "words"] | None = None
@@ -781,4 +781,3 @@ class DetailedComposition(ResponseModel):
     waveform_visual: list[int] | None = None
     filename: str | None = None
     song_id: str | None = None
-

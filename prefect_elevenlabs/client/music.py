@@ -93,15 +93,27 @@ class Music(Resource):
         """
         endpoint = "POST /v1/music"
         params, payload = self._prepare(
-            endpoint, output_format, enable_logging, prompt, composition_plan,
-            music_length_ms=music_length_ms, model_id=model_id, seed=seed,
+            endpoint,
+            output_format,
+            enable_logging,
+            prompt,
+            composition_plan,
+            music_length_ms=music_length_ms,
+            model_id=model_id,
+            seed=seed,
             force_instrumental=force_instrumental,
             respect_sections_durations=respect_sections_durations,
-            store_for_inpainting=store_for_inpainting, finetune_id=finetune_id,
+            store_for_inpainting=store_for_inpainting,
+            finetune_id=finetune_id,
             sign_with_c2pa=sign_with_c2pa,
         )
         return await download_audio(
-            self._transport, "POST", "/v1/music", dest, params=params, json=payload,
+            self._transport,
+            "POST",
+            "/v1/music",
+            dest,
+            params=params,
+            json=payload,
             endpoint=endpoint,
         )
 
@@ -122,13 +134,24 @@ class Music(Resource):
         """Streams a composition from ``/v1/music/stream`` as it is generated."""
         endpoint = "POST /v1/music/stream"
         params, payload = self._prepare(
-            endpoint, output_format, enable_logging, prompt, composition_plan,
-            music_length_ms=music_length_ms, model_id=model_id, seed=seed,
-            force_instrumental=force_instrumental, store_for_inpainting=store_for_inpainting,
+            endpoint,
+            output_format,
+            enable_logging,
+            prompt,
+            composition_plan,
+            music_length_ms=music_length_ms,
+            model_id=model_id,
+            seed=seed,
+            force_instrumental=force_instrumental,
+            store_for_inpainting=store_for_inpainting,
             finetune_id=finetune_id,
         )
         return AudioStream(
-            self._transport, "POST", "/v1/music/stream", params=params, json=payload,
+            self._transport,
+            "POST",
+            "/v1/music/stream",
+            params=params,
+            json=payload,
             endpoint=endpoint,
         )
 
@@ -183,12 +206,20 @@ class Music(Resource):
         """
         endpoint = "POST /v1/music/detailed"
         params, payload = self._prepare(
-            endpoint, output_format, enable_logging, prompt, composition_plan,
-            music_length_ms=music_length_ms, model_id=model_id, seed=seed,
+            endpoint,
+            output_format,
+            enable_logging,
+            prompt,
+            composition_plan,
+            music_length_ms=music_length_ms,
+            model_id=model_id,
+            seed=seed,
             force_instrumental=force_instrumental,
             respect_sections_durations=respect_sections_durations,
-            store_for_inpainting=store_for_inpainting, with_timestamps=with_timestamps,
-            with_waveform_visual=with_waveform_visual, sign_with_c2pa=sign_with_c2pa,
+            store_for_inpainting=store_for_inpainting,
+            with_timestamps=with_timestamps,
+            with_waveform_visual=with_waveform_visual,
+            sign_with_c2pa=sign_with_c2pa,
         )
 
         async def attempt() -> DetailedComposition:

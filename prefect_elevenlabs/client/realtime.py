@@ -605,9 +605,7 @@ async def transcribe_stream(
     rate = sample_rate_of(audio_format) if audio_format in REALTIME_INPUT_FORMATS else 16000
     bytes_per_second = rate * (1 if audio_format == "ulaw_8000" else 2)
     chunk_bytes = max(2, int(bytes_per_second * chunk_seconds) // 2 * 2)
-    commit_bytes = (
-        int(bytes_per_second * commit_every_seconds) if commit_every_seconds else None
-    )
+    commit_bytes = int(bytes_per_second * commit_every_seconds) if commit_every_seconds else None
     session = connect_realtime(
         client_or_base_url,
         api_key,

@@ -110,8 +110,14 @@ class TextToSpeech(Resource):
         The download is retried as a whole on 429, 5xx and dropped connections.
         """
         path, params, payload, endpoint = self._prepare(
-            voice_id, "", text, CONVERT_FORMATS, output_format, enable_logging,
-            optimize_streaming_latency, options,
+            voice_id,
+            "",
+            text,
+            CONVERT_FORMATS,
+            output_format,
+            enable_logging,
+            optimize_streaming_latency,
+            options,
         )
         return await download_audio(
             self._transport, "POST", path, dest, params=params, json=payload, endpoint=endpoint
@@ -129,8 +135,14 @@ class TextToSpeech(Resource):
     ) -> AudioStream:
         """Like :meth:`convert` but yields the audio as it arrives instead of writing a file."""
         path, params, payload, endpoint = self._prepare(
-            voice_id, "", text, CONVERT_FORMATS, output_format, enable_logging,
-            optimize_streaming_latency, options,
+            voice_id,
+            "",
+            text,
+            CONVERT_FORMATS,
+            output_format,
+            enable_logging,
+            optimize_streaming_latency,
+            options,
         )
         return AudioStream(
             self._transport, "POST", path, params=params, json=payload, endpoint=endpoint
@@ -156,8 +168,14 @@ class TextToSpeech(Resource):
             ```
         """
         path, params, payload, endpoint = self._prepare(
-            voice_id, "/stream", text, STREAMING_FORMATS, output_format, enable_logging,
-            optimize_streaming_latency, options,
+            voice_id,
+            "/stream",
+            text,
+            STREAMING_FORMATS,
+            output_format,
+            enable_logging,
+            optimize_streaming_latency,
+            options,
         )
         return AudioStream(
             self._transport, "POST", path, params=params, json=payload, endpoint=endpoint
@@ -178,8 +196,14 @@ class TextToSpeech(Resource):
         Use :meth:`AudioWithTimestamps.save_audio` to write the decoded audio to a file.
         """
         path, params, payload, endpoint = self._prepare(
-            voice_id, "/with-timestamps", text, CONVERT_FORMATS, output_format, enable_logging,
-            optimize_streaming_latency, options,
+            voice_id,
+            "/with-timestamps",
+            text,
+            CONVERT_FORMATS,
+            output_format,
+            enable_logging,
+            optimize_streaming_latency,
+            options,
         )
         data, meta = await self._transport.request_json(
             "POST", path, params=params, json=payload, endpoint=endpoint
@@ -205,8 +229,14 @@ class TextToSpeech(Resource):
             ```
         """
         path, params, payload, endpoint = self._prepare(
-            voice_id, "/stream/with-timestamps", text, STREAMING_FORMATS, output_format,
-            enable_logging, optimize_streaming_latency, options,
+            voice_id,
+            "/stream/with-timestamps",
+            text,
+            STREAMING_FORMATS,
+            output_format,
+            enable_logging,
+            optimize_streaming_latency,
+            options,
         )
         return TimestampStream(
             self._transport, "POST", path, params=params, json=payload, endpoint=endpoint

@@ -99,12 +99,26 @@ class SpeechToSpeech(Resource):
     ) -> AudioDownload:
         """Re-voices ``audio`` (path or bytes) with ``voice_id`` into ``dest``."""
         path, endpoint, params, multipart = self._prepare(
-            voice_id, "", CONVERT_FORMATS, audio, model_id, voice_settings, seed,
-            remove_background_noise, file_format, output_format, enable_logging,
+            voice_id,
+            "",
+            CONVERT_FORMATS,
+            audio,
+            model_id,
+            voice_settings,
+            seed,
+            remove_background_noise,
+            file_format,
+            output_format,
+            enable_logging,
             optimize_streaming_latency,
         )
         return await download_audio(
-            self._transport, "POST", path, dest, params=params, multipart=multipart,
+            self._transport,
+            "POST",
+            path,
+            dest,
+            params=params,
+            multipart=multipart,
             endpoint=endpoint,
         )
 
@@ -124,8 +138,17 @@ class SpeechToSpeech(Resource):
     ) -> AudioStream:
         """Re-voices ``audio`` via ``/stream``, yielding the result as it is generated."""
         path, endpoint, params, multipart = self._prepare(
-            voice_id, "/stream", STREAMING_FORMATS, audio, model_id, voice_settings, seed,
-            remove_background_noise, file_format, output_format, enable_logging,
+            voice_id,
+            "/stream",
+            STREAMING_FORMATS,
+            audio,
+            model_id,
+            voice_settings,
+            seed,
+            remove_background_noise,
+            file_format,
+            output_format,
+            enable_logging,
             optimize_streaming_latency,
         )
         return AudioStream(

@@ -148,8 +148,10 @@ class Voices(Resource):
             raise invalid("name is required for a new voice", param="name")
         if isinstance(files, (str, bytes)) or not files:
             raise invalid("files must be a non-empty list of audio samples", param="files")
-        parts = [("files", file_part(f, "files", default_filename=f"sample-{i}")) for i, f in
-                 enumerate(files)]
+        parts = [
+            ("files", file_part(f, "files", default_filename=f"sample-{i}"))
+            for i, f in enumerate(files)
+        ]
         fields = form_fields(
             {
                 "name": name,

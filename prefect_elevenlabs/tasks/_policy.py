@@ -9,9 +9,9 @@ that cannot succeed (bad input, auth, quota).
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prefect.cache_policies import INPUTS, CachePolicy
@@ -25,6 +25,9 @@ from ..client._retry import is_retryable
 from ..client._transport import log_calls_to
 from ..errors import ConfigurationError, ElevenLabsError
 from . import _storage
+
+# Maps a task's inputs to the URI (or URIs) it writes; None when it cannot tell.
+ExpectedUris = Callable[[dict[str, Any]], "str | list[str] | None"]
 
 # Bump when the content a cached task produces changes meaning, so old cache entries stop matching.
 CACHE_VERSION = "prefect-elevenlabs/1"
@@ -72,15 +75,18 @@ class _Constant(CachePolicy):
 
 
 @dataclass
-class _OutputsPresent(CachePolicy):
-    """Keeps the key only while the task's output file still exists.
+class OutputsPresentCache(CachePolicy):
+    """A cache policy whose hits last only while the task's output files still exist.
 
-    ``expected_uri`` maps the task's inputs to the URI it will write. When that file is gone the
-    key changes, so the cache misses and the file is generated again; the next run matches the
-    original key once more and finds the file back in place.
+    The key is ``base``'s key, the same before and after the outputs are written. When an
+    expected output is missing, the record stored under that key is marked expired before
+    Prefect looks it up, so the task runs again and its new result replaces the record; the
+    next run hits again. (A key that changed with the files' presence would store the first
+    result under the "missing" key and miss on the second run.)
     """
 
-    expected_uri: Callable[[dict[str, Any]], str | None] | None = None
+    base: CachePolicy | None = None
+    expected_uris: ExpectedUris | None = None
 
     def compute_key(
         self,
@@ -89,22 +95,42 @@ class _OutputsPresent(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        if self.expected_uri is None:
-            return "outputs"
+        if self.base is None:
+            return None
+        key = self.base.compute_key(
+            task_ctx=task_ctx, inputs=inputs, flow_parameters=flow_parameters, **kwargs
+        )
+        if key is None or self.expected_uris is None:
+            return key
         try:
-            uri = self.expected_uri(inputs)
+            uris = self.expected_uris(inputs)
+            if isinstance(uris, str):
+                uris = [uris]
+            present = all(_storage.exists(uri) for uri in uris or [])
         except Exception:
-            uri = None
-        if uri is None or _storage.exists(uri):
-            return "outputs"
-        return f"missing-{uuid.uuid4().hex}"
+            present = False
+        if not present:
+            _expire_record(task_ctx, key)
+        return key
 
 
-def generation_cache(
-    expected_uri: Callable[[dict[str, Any]], str | None] | None = None,
-) -> CachePolicy:
-    """The cache policy of generation tasks: inputs minus credentials, the version, the output."""
-    return (INPUTS - "credentials") + _Constant() + _OutputsPresent(expected_uri=expected_uri)
+def _expire_record(task_ctx: TaskRunContext | None, key: str) -> None:
+    store = getattr(task_ctx, "result_store", None)
+    if store is None:
+        return
+    try:
+        if store.exists(key):
+            store.write(None, key=key, expiration=datetime.now(UTC) - timedelta(seconds=1))
+    except Exception as exc:  # a failed clean-up only costs a regeneration later
+        run_logger().debug("could not expire cache record %s: %s", key, exc)
+
+
+def generation_cache(expected_uris: ExpectedUris | None = None) -> CachePolicy:
+    """The cache policy of generation tasks: inputs minus credentials and the cache version,
+    valid while every file ``expected_uris(inputs)`` names (one URI or a list) still exists."""
+    return OutputsPresentCache(
+        base=(INPUTS - "credentials") + _Constant(), expected_uris=expected_uris
+    )
 
 
 def run_logger() -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from ..client._transport import default_file_mode
 from ..errors import ConfigurationError, InvalidRequestError
 
 OUTPUT_DIR_ENV = "PREFECT_ELEVENLABS_OUTPUT_DIR"
@@ -123,6 +124,8 @@ class OutputDir:
             if not tmp_path.exists() or tmp_path.stat().st_size == 0:
                 raise InvalidRequestError(f"no data was produced for {name}", status="empty_output")
             if self.is_local:
+                # mkstemp made the file owner-only; publish it as open() would have created it.
+                os.chmod(tmp_path, default_file_mode())
                 os.replace(tmp_path, Path(self.root, name))
             else:
                 # fsspec has no rename for every backend: upload under a temp key, then move.

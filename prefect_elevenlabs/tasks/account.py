@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from prefect import task
-
 from ..blocks import ElevenLabsCredentials
 from ..client import Subscription
 from ..errors import InvalidRequestError, QuotaExceededError
 from . import _storage
 from ._policy import RETRY_OPTIONS, api_call, run_logger
+from ._task import task
 
 __all__ = ["check_budget", "export_conversations", "get_subscription"]
 

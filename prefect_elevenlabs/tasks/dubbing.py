@@ -16,8 +16,6 @@ import tempfile
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from prefect import task
-
 from .. import media as _media
 from ..blocks import ElevenLabsCredentials
 from ..errors import InvalidRequestError, MediaError
@@ -25,6 +23,7 @@ from ..results import AudioAsset, DubbedMedia, DubbingJob, Usage
 from . import _storage
 from ._dubbing_errors import DubbingFailedError, DubbingTimeoutError
 from ._policy import RETRY_OPTIONS, api_call, run_logger
+from ._task import task
 from .media import media_input
 
 __all__ = [

@@ -18,17 +18,12 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
-from prefect import task
-from prefect.cache_policies import CachePolicy
-from prefect.context import TaskRunContext
 
 from .. import media as _media
 from ..errors import MediaError
@@ -36,7 +31,7 @@ from ..media import Loudness, MediaInfo
 from ..results import AudioAsset
 from ..results_extra import AudioChunk, FittedAudio, MediaFile
 from . import _storage
-from ._policy import generation_cache, run_logger
+from ._task import task
 
 __all__ = [
     "concat_audio",
@@ -49,7 +44,6 @@ __all__ = [
     "mix_over",
     "mux_into_video",
     "normalize_loudness",
-    "outputs_cache",
     "probe_media",
     "split_on_silence",
 ]
@@ -97,59 +91,6 @@ def media_inputs(
     """Local paths for several inputs at once (see :func:`media_input`)."""
     with contextlib.ExitStack() as stack:
         yield [stack.enter_context(media_input(uri, what=what)) for uri in uris]
-
-
-@dataclass
-class OutputsPresentCache(CachePolicy):
-    """A cache policy whose hits last only while the task's output files still exist.
-
-    The key is ``base``'s key, the same before and after the outputs are written. When an
-    expected output is missing, the record stored under that key is marked expired before
-    Prefect looks it up, so the task runs again and its new result replaces the record; the
-    next run hits again. (A key that changed with the files' presence would store the first
-    result under the "missing" key and miss on the second run.)
-    """
-
-    base: CachePolicy | None = None
-    expected_uris: Callable[[dict[str, Any]], list[str]] | None = None
-
-    def compute_key(
-        self,
-        task_ctx: TaskRunContext,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        if self.base is None:
-            return None
-        key = self.base.compute_key(
-            task_ctx=task_ctx, inputs=inputs, flow_parameters=flow_parameters, **kwargs
-        )
-        if key is None or self.expected_uris is None:
-            return key
-        try:
-            present = all(_storage.exists(uri) for uri in self.expected_uris(inputs))
-        except Exception:
-            present = False
-        if not present:
-            _expire_record(task_ctx, key)
-        return key
-
-
-def _expire_record(task_ctx: TaskRunContext | None, key: str) -> None:
-    store = getattr(task_ctx, "result_store", None)
-    if store is None:
-        return
-    try:
-        if store.exists(key):
-            store.write(None, key=key, expiration=datetime.now(UTC) - timedelta(seconds=1))
-    except Exception as exc:  # a failed cleanup only costs a regeneration later
-        run_logger().debug("could not expire cache record %s: %s", key, exc)
-
-
-def outputs_cache(expected_uris: Callable[[dict[str, Any]], list[str]]) -> CachePolicy:
-    """Inputs minus credentials and the cache version, valid while all outputs exist."""
-    return OutputsPresentCache(base=generation_cache(), expected_uris=expected_uris)
 
 
 def _display_path(uri: str) -> Path:

@@ -11,15 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
 from .. import media as _media
 from ..blocks import ElevenLabsCredentials
 from ..errors import ConfigurationError, InvalidRequestError, MediaError
 from ..results import AudioAsset, Usage
 from . import _audio, _storage
-from ._policy import RETRY_OPTIONS, api_call, run_logger
-from .media import outputs_cache
+from ._policy import RETRY_OPTIONS, api_call, generation_cache, run_logger
+from ._task import task
 
 __all__ = [
     "DEFAULT_MUSIC_MODEL",
@@ -208,7 +206,7 @@ def _sound_uri(inputs: dict[str, Any]) -> str:
 
 @task(
     name="ElevenLabs generate sound effect",
-    cache_policy=outputs_cache(lambda inputs: [_sound_uri(inputs)]),
+    cache_policy=generation_cache(lambda inputs: [_sound_uri(inputs)]),
     **RETRY_OPTIONS,
 )
 async def generate_sound_effect(
@@ -338,7 +336,7 @@ def _music_uri(inputs: dict[str, Any]) -> str:
 
 @task(
     name="ElevenLabs compose music",
-    cache_policy=outputs_cache(lambda inputs: [_music_uri(inputs)]),
+    cache_policy=generation_cache(lambda inputs: [_music_uri(inputs)]),
     **RETRY_OPTIONS,
 )
 async def compose_music(

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import fsspec
-from prefect import task
 from prefect.cache_policies import CachePolicy
 from prefect.context import TaskRunContext
 
@@ -39,6 +38,7 @@ from ..errors import TimeoutError as ElevenLabsTimeoutError
 from ..results import TimedWord, Transcript
 from . import _storage
 from ._policy import RETRY_OPTIONS, api_call, generation_cache, run_logger
+from ._task import task
 from .media import media_input
 
 __all__ = [

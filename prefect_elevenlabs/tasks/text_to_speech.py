@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
 from ..blocks import ElevenLabsCredentials
 from ..errors import InvalidRequestError
 from ..results import AudioAsset, SpeechWithTimestamps, Usage
 from . import _audio, _storage
 from ._policy import RETRY_OPTIONS, api_call, generation_cache, run_logger
+from ._task import task
 from ._text import split_text
 
 DEFAULT_VOICE_ID = "21m00Tcm4TlvDq8ikWAM"  # "Rachel", a premade voice on every account

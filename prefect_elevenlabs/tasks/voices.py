@@ -11,15 +11,14 @@ import contextlib
 import os
 from typing import Any
 
-from prefect import task
-
 from .. import media as _media
 from ..blocks import ElevenLabsCredentials
 from ..errors import InvalidRequestError, MediaError
 from ..results import AudioAsset, Usage, VoiceInfo, VoicePreviewAsset
 from . import _storage
-from ._policy import RETRY_OPTIONS, api_call, run_logger
-from .media import media_input, outputs_cache
+from ._policy import RETRY_OPTIONS, api_call, generation_cache, run_logger
+from ._task import task
+from .media import media_input
 
 __all__ = [
     "DEFAULT_DESIGN_MODEL",
@@ -292,7 +291,7 @@ async def generate_voice_previews(
 
 @task(
     name="ElevenLabs design voice",
-    cache_policy=outputs_cache(_preview_uris),
+    cache_policy=generation_cache(_preview_uris),
     **RETRY_OPTIONS,
 )
 async def design_voice(

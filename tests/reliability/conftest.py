@@ -49,9 +49,3 @@ def start_engine(
     yield start
     for handle in started:
         handle.stop()
-
-
-@pytest.fixture(scope="session")
-def open_engine(start_engine: Callable[..., EngineHandle]) -> EngineHandle:
-    """An engine that accepts any key (or none), shared by the session."""
-    return start_engine()

@@ -85,27 +85,38 @@ class _Instrument:
 
 
 _INSTRUMENTS: tuple[_Instrument, ...] = (
-    _Instrument("electric piano", r"electric pianos?|e-?pianos?|rhodes|wurlitzer", 4, "comp",
-                60, 84),
+    _Instrument(
+        "electric piano", r"electric pianos?|e-?pianos?|rhodes|wurlitzer", 4, "comp", 60, 84
+    ),
     _Instrument("church organ", r"church organs?|pipe organs?", 19, "pad", 48, 79),
     _Instrument("organ", r"organs?|hammond", 16, "pad", 48, 79),
     _Instrument("harpsichord", r"harpsichords?", 6, "comp", 55, 84),
     _Instrument("piano", r"pianos?|keyboards?|\bkeys\b", 0, "comp", 60, 86),
     _Instrument("pizzicato strings", r"pizzicato", 45, "comp", 55, 79),
-    _Instrument("strings", r"strings|string (?:section|ensemble|quartet|orchestra)", 48, "pad",
-                55, 84),
+    _Instrument(
+        "strings", r"strings|string (?:section|ensemble|quartet|orchestra)", 48, "pad", 55, 84
+    ),
     _Instrument("violin", r"violins?|fiddles?", 40, "lead", 62, 88),
     _Instrument("viola", r"violas?", 41, "lead", 55, 79),
     _Instrument("cello", r"cellos?|violoncellos?", 42, "lead", 43, 67),
-    _Instrument("double bass", r"double bass|upright bass|contrabass|acoustic bass", 32, "bass",
-                28, 50),
+    _Instrument(
+        "double bass", r"double bass|upright bass|contrabass|acoustic bass", 32, "bass", 28, 50
+    ),
     _Instrument("harp", r"harps?\b", 46, "comp", 48, 84),
     _Instrument("timpani", r"timpani|kettle ?drums?", 47, "timpani", 38, 55),
-    _Instrument("distorted guitar", r"(?:distorted|heavy|overdriven|crunchy) guitars?"
-                r"|power chords?|guitar riffs?", 30, "comp", 40, 67),
+    _Instrument(
+        "distorted guitar",
+        r"(?:distorted|heavy|overdriven|crunchy) guitars?"
+        r"|power chords?|guitar riffs?",
+        30,
+        "comp",
+        40,
+        67,
+    ),
     _Instrument("electric guitar", r"electric guitars?", 27, "comp", 48, 76),
-    _Instrument("nylon guitar", r"(?:nylon|classical|spanish|flamenco) guitars?", 24, "comp",
-                48, 76),
+    _Instrument(
+        "nylon guitar", r"(?:nylon|classical|spanish|flamenco) guitars?", 24, "comp", 48, 76
+    ),
     _Instrument("acoustic guitar", r"acoustic guitars?|fingerpick\w*", 25, "comp", 48, 76),
     _Instrument("guitar", r"guitars?", 25, "comp", 48, 76),
     _Instrument("synth bass", r"synth ?bass|808 bass|sub ?bass|\b808s?\b", 38, "bass", 28, 50),
@@ -127,8 +138,7 @@ _INSTRUMENTS: tuple[_Instrument, ...] = (
     _Instrument("arpeggiator", r"arp(?:eggi\w*)?s?\b", 81, "arp", 55, 84),
     _Instrument("synth", r"synth(?:esizer)?s?\w*", 81, "lead", 60, 86),
     _Instrument("choir", r"choirs?|choral|chorus of voices|chant\w*", 52, "pad", 52, 76),
-    _Instrument("vocals", r"vocals?|voices?|singing|singers?|humming|ooh\w*", 53, "lead",
-                57, 79),
+    _Instrument("vocals", r"vocals?|voices?|singing|singers?|humming|ooh\w*", 53, "lead", 57, 79),
     _Instrument("music box", r"music ?box(?:es)?", 10, "lead", 72, 96),
     _Instrument("celesta", r"celestas?", 8, "lead", 72, 96),
     _Instrument("glockenspiel", r"glockenspiels?|bells\b|chimes", 9, "lead", 72, 96),
@@ -147,13 +157,18 @@ _INSTRUMENTS: tuple[_Instrument, ...] = (
     _Instrument("whistle", r"whistl\w*", 78, "lead", 72, 93),
     _Instrument("ocarina", r"ocarinas?", 79, "lead", 67, 88),
     _Instrument("recorder", r"recorders?", 74, "lead", 67, 88),
-    _Instrument("drums", r"drums?(?: kit| machine)?|percussion|beats?\b|grooves?\b|hi-?hats?"
-                r"|snares?", 0, "drums", 35, 81),
+    _Instrument(
+        "drums",
+        r"drums?(?: kit| machine)?|percussion|beats?\b|grooves?\b|hi-?hats?"
+        r"|snares?",
+        0,
+        "drums",
+        35,
+        81,
+    ),
 )
 _INSTRUMENT_BY_NAME = {i.name: i for i in _INSTRUMENTS}
-_INSTRUMENT_PATTERNS = tuple(
-    (i, re.compile(r"\b(?:" + i.pattern + r")")) for i in _INSTRUMENTS
-)
+_INSTRUMENT_PATTERNS = tuple((i, re.compile(r"\b(?:" + i.pattern + r")")) for i in _INSTRUMENTS)
 
 # Diatonic progressions as 0-based scale degrees: (verse, chorus, bridge).
 Progressions = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
@@ -185,85 +200,315 @@ class _Genre:
 
 
 _GENRES: tuple[_Genre, ...] = (
-    _Genre("piano ballad", r"piano ballads?", 66, ("piano", "strings"), None, "whole",
-           "arpeggio", major=_BALLAD_MAJOR, minor=_SAD_MINOR),
-    _Genre("lo-fi hip hop", r"lo-?fi(?: hip[- ]?hop)?|chillhop", 78,
-           ("electric piano", "bass", "drums"), "lofi", "hiphop", "lofi", swing=True,
-           sevenths=True, major=_JAZZ_MAJOR, minor=_JAZZ_MINOR),
-    _Genre("drum and bass", r"drum (?:and|&|n) bass|drum ?n ?bass|\bdnb\b|jungle", 172,
-           ("synth bass", "synth pad", "drums"), "dnb", "dnb", "pad", mode="minor"),
-    _Genre("synthwave", r"synthwave|retrowave|outrun|80s synth", 100,
-           ("synth", "synth bass", "synth pad", "drums"), "rock", "rock8", "pad",
-           mode="minor"),
-    _Genre("hip hop", r"hip[- ]?hop|\brap\b|boom[- ]?bap", 90,
-           ("piano", "bass", "drums"), "hiphop", "hiphop", "block_half", swing=True),
-    _Genre("trap", r"\btrap\b", 140, ("synth pad", "synth bass", "drums"), "trap", "hiphop",
-           "pad", mode="minor"),
-    _Genre("jazz", r"jazz\w*|swing|bebop|big band|bossa ?nova", 132,
-           ("piano", "double bass", "drums", "saxophone"), "jazz", "walking", "jazz",
-           swing=True, sevenths=True, major=_JAZZ_MAJOR, minor=_JAZZ_MINOR),
-    _Genre("blues", r"blues\w*", 84, ("electric guitar", "bass", "drums", "harmonica"),
-           "rock", "walking", "block_quarters", swing=True, sevenths=True,
-           major=((0, 3, 0, 4), (3, 3, 0, 0), (4, 3, 0, 4))),
-    _Genre("metal", r"\bmetal\b|heavy metal|thrash", 160,
-           ("distorted guitar", "bass", "drums"), "metal", "rock8", "power", mode="minor"),
-    _Genre("punk", r"punk", 176, ("distorted guitar", "bass", "drums"), "rock", "rock8",
-           "power", major=_ROCK_MAJOR),
-    _Genre("rock", r"rock\b|grunge|garage", 120, ("electric guitar", "bass", "drums"), "rock",
-           "rock8", "power", major=_ROCK_MAJOR),
-    _Genre("funk", r"funk\w*|disco", 108, ("electric guitar", "bass", "drums", "brass"),
-           "funk", "funk", "stabs", sevenths=True),
-    _Genre("house", r"house\b|deep house", 124, ("synth pad", "synth bass", "piano", "drums"),
-           "four", "offbeat", "stabs", sevenths=True),
-    _Genre("techno", r"techno", 130, ("synth bass", "arpeggiator", "drums"), "four",
-           "offbeat", "pad", mode="minor"),
-    _Genre("electronic", r"electronic|\bedm\b|electro\b|dance\b|club|synth-?pop|dubstep"
-           r"|trance|future bass", 124,
-           ("synth", "synth bass", "synth pad", "drums"), "four", "offbeat", "pad"),
-    _Genre("orchestral", r"orchestra\w*|symphon\w*|cinematic|film score|soundtrack|trailer"
-           r"|\bepic\b", 90, ("strings", "french horn", "double bass", "timpani"), None,
-           "half", "pad", mode="minor"),
-    _Genre("classical", r"classical|baroque|chamber|sonata|nocturne|etude|minuet", 96,
-           ("piano",), None, "whole", "arpeggio", major=_BALLAD_MAJOR),
-    _Genre("ballad", r"ballads?", 68, ("piano", "strings", "bass"), None, "whole",
-           "arpeggio", major=_BALLAD_MAJOR, minor=_SAD_MINOR),
-    _Genre("ambient", r"ambient|atmospheric|drone|soundscape|meditat\w*|new age", 64,
-           ("synth pad", "piano"), None, "whole", "pad", major=_AMBIENT_MAJOR),
-    _Genre("folk", r"folk|acoustic|singer-songwriter|campfire", 100,
-           ("acoustic guitar", "bass"), None, "half", "strum", major=_ROCK_MAJOR),
-    _Genre("country", r"country|bluegrass|western", 112, ("acoustic guitar", "banjo", "bass",
-           "drums"), "rock", "half", "strum", major=_ROCK_MAJOR),
-    _Genre("reggae", r"reggae|\bska\b|\bdub\b", 80, ("electric guitar", "organ", "bass",
-           "drums"), "reggae", "hiphop", "stabs"),
-    _Genre("r&b", r"r&b|rnb|\bsoul\b|neo-soul", 88, ("electric piano", "bass", "drums"),
-           "hiphop", "hiphop", "lofi", sevenths=True, major=_JAZZ_MAJOR),
-    _Genre("latin", r"latin|samba|salsa|tango|reggaeton", 110, ("nylon guitar", "piano",
-           "bass", "drums"), "latin", "hiphop", "strum"),
-    _Genre("waltz", r"waltz\w*", 150, ("piano", "strings", "bass"), None, "waltz", "waltz",
-           meter=3),
-    _Genre("chiptune", r"8-?bit|chiptune|video game|retro game", 140, ("synth", "synth bass",
-           "drums"), "rock", "rock8", "arpeggio16"),
-    _Genre("pop", r"\bpop\b|k-?pop", 112, ("piano", "electric guitar", "bass", "drums"), "pop",
-           "pop", "block_quarters"),
+    _Genre(
+        "piano ballad",
+        r"piano ballads?",
+        66,
+        ("piano", "strings"),
+        None,
+        "whole",
+        "arpeggio",
+        major=_BALLAD_MAJOR,
+        minor=_SAD_MINOR,
+    ),
+    _Genre(
+        "lo-fi hip hop",
+        r"lo-?fi(?: hip[- ]?hop)?|chillhop",
+        78,
+        ("electric piano", "bass", "drums"),
+        "lofi",
+        "hiphop",
+        "lofi",
+        swing=True,
+        sevenths=True,
+        major=_JAZZ_MAJOR,
+        minor=_JAZZ_MINOR,
+    ),
+    _Genre(
+        "drum and bass",
+        r"drum (?:and|&|n) bass|drum ?n ?bass|\bdnb\b|jungle",
+        172,
+        ("synth bass", "synth pad", "drums"),
+        "dnb",
+        "dnb",
+        "pad",
+        mode="minor",
+    ),
+    _Genre(
+        "synthwave",
+        r"synthwave|retrowave|outrun|80s synth",
+        100,
+        ("synth", "synth bass", "synth pad", "drums"),
+        "rock",
+        "rock8",
+        "pad",
+        mode="minor",
+    ),
+    _Genre(
+        "hip hop",
+        r"hip[- ]?hop|\brap\b|boom[- ]?bap",
+        90,
+        ("piano", "bass", "drums"),
+        "hiphop",
+        "hiphop",
+        "block_half",
+        swing=True,
+    ),
+    _Genre(
+        "trap",
+        r"\btrap\b",
+        140,
+        ("synth pad", "synth bass", "drums"),
+        "trap",
+        "hiphop",
+        "pad",
+        mode="minor",
+    ),
+    _Genre(
+        "jazz",
+        r"jazz\w*|swing|bebop|big band|bossa ?nova",
+        132,
+        ("piano", "double bass", "drums", "saxophone"),
+        "jazz",
+        "walking",
+        "jazz",
+        swing=True,
+        sevenths=True,
+        major=_JAZZ_MAJOR,
+        minor=_JAZZ_MINOR,
+    ),
+    _Genre(
+        "blues",
+        r"blues\w*",
+        84,
+        ("electric guitar", "bass", "drums", "harmonica"),
+        "rock",
+        "walking",
+        "block_quarters",
+        swing=True,
+        sevenths=True,
+        major=((0, 3, 0, 4), (3, 3, 0, 0), (4, 3, 0, 4)),
+    ),
+    _Genre(
+        "metal",
+        r"\bmetal\b|heavy metal|thrash",
+        160,
+        ("distorted guitar", "bass", "drums"),
+        "metal",
+        "rock8",
+        "power",
+        mode="minor",
+    ),
+    _Genre(
+        "punk",
+        r"punk",
+        176,
+        ("distorted guitar", "bass", "drums"),
+        "rock",
+        "rock8",
+        "power",
+        major=_ROCK_MAJOR,
+    ),
+    _Genre(
+        "rock",
+        r"rock\b|grunge|garage",
+        120,
+        ("electric guitar", "bass", "drums"),
+        "rock",
+        "rock8",
+        "power",
+        major=_ROCK_MAJOR,
+    ),
+    _Genre(
+        "funk",
+        r"funk\w*|disco",
+        108,
+        ("electric guitar", "bass", "drums", "brass"),
+        "funk",
+        "funk",
+        "stabs",
+        sevenths=True,
+    ),
+    _Genre(
+        "house",
+        r"house\b|deep house",
+        124,
+        ("synth pad", "synth bass", "piano", "drums"),
+        "four",
+        "offbeat",
+        "stabs",
+        sevenths=True,
+    ),
+    _Genre(
+        "techno",
+        r"techno",
+        130,
+        ("synth bass", "arpeggiator", "drums"),
+        "four",
+        "offbeat",
+        "pad",
+        mode="minor",
+    ),
+    _Genre(
+        "electronic",
+        r"electronic|\bedm\b|electro\b|dance\b|club|synth-?pop|dubstep"
+        r"|trance|future bass",
+        124,
+        ("synth", "synth bass", "synth pad", "drums"),
+        "four",
+        "offbeat",
+        "pad",
+    ),
+    _Genre(
+        "orchestral",
+        r"orchestra\w*|symphon\w*|cinematic|film score|soundtrack|trailer"
+        r"|\bepic\b",
+        90,
+        ("strings", "french horn", "double bass", "timpani"),
+        None,
+        "half",
+        "pad",
+        mode="minor",
+    ),
+    _Genre(
+        "classical",
+        r"classical|baroque|chamber|sonata|nocturne|etude|minuet",
+        96,
+        ("piano",),
+        None,
+        "whole",
+        "arpeggio",
+        major=_BALLAD_MAJOR,
+    ),
+    _Genre(
+        "ballad",
+        r"ballads?",
+        68,
+        ("piano", "strings", "bass"),
+        None,
+        "whole",
+        "arpeggio",
+        major=_BALLAD_MAJOR,
+        minor=_SAD_MINOR,
+    ),
+    _Genre(
+        "ambient",
+        r"ambient|atmospheric|drone|soundscape|meditat\w*|new age",
+        64,
+        ("synth pad", "piano"),
+        None,
+        "whole",
+        "pad",
+        major=_AMBIENT_MAJOR,
+    ),
+    _Genre(
+        "folk",
+        r"folk|acoustic|singer-songwriter|campfire",
+        100,
+        ("acoustic guitar", "bass"),
+        None,
+        "half",
+        "strum",
+        major=_ROCK_MAJOR,
+    ),
+    _Genre(
+        "country",
+        r"country|bluegrass|western",
+        112,
+        ("acoustic guitar", "banjo", "bass", "drums"),
+        "rock",
+        "half",
+        "strum",
+        major=_ROCK_MAJOR,
+    ),
+    _Genre(
+        "reggae",
+        r"reggae|\bska\b|\bdub\b",
+        80,
+        ("electric guitar", "organ", "bass", "drums"),
+        "reggae",
+        "hiphop",
+        "stabs",
+    ),
+    _Genre(
+        "r&b",
+        r"r&b|rnb|\bsoul\b|neo-soul",
+        88,
+        ("electric piano", "bass", "drums"),
+        "hiphop",
+        "hiphop",
+        "lofi",
+        sevenths=True,
+        major=_JAZZ_MAJOR,
+    ),
+    _Genre(
+        "latin",
+        r"latin|samba|salsa|tango|reggaeton",
+        110,
+        ("nylon guitar", "piano", "bass", "drums"),
+        "latin",
+        "hiphop",
+        "strum",
+    ),
+    _Genre(
+        "waltz", r"waltz\w*", 150, ("piano", "strings", "bass"), None, "waltz", "waltz", meter=3
+    ),
+    _Genre(
+        "chiptune",
+        r"8-?bit|chiptune|video game|retro game",
+        140,
+        ("synth", "synth bass", "drums"),
+        "rock",
+        "rock8",
+        "arpeggio16",
+    ),
+    _Genre(
+        "pop",
+        r"\bpop\b|k-?pop",
+        112,
+        ("piano", "electric guitar", "bass", "drums"),
+        "pop",
+        "pop",
+        "block_quarters",
+    ),
 )
 _GENRE_BY_NAME = {g.name: g for g in _GENRES}
-_DEFAULT_GENRE = _Genre("", r"(?!)", 100, ("piano", "strings", "bass"), None, "half",
-                        "block_half")
+_DEFAULT_GENRE = _Genre("", r"(?!)", 100, ("piano", "strings", "bass"), None, "half", "block_half")
 
 # (mood, pattern, mode it implies, tempo it suggests)
 _MOODS: tuple[tuple[str, str, str | None, int | None], ...] = (
-    ("sad", r"sad\w*|melanchol\w*|sorrow\w*|somber|sombre|tragic|grie\w*|mournful"
-     r"|heartbr\w*|lonely|longing|wistful|nostalgic|bittersweet", "minor", 70),
-    ("dark", r"dark\w*|ominous|sinister|menacing|eerie|creepy|horror|haunting|brooding|tense"
-     r"|suspense\w*|mysterious|spooky", "minor", None),
+    (
+        "sad",
+        r"sad\w*|melanchol\w*|sorrow\w*|somber|sombre|tragic|grie\w*|mournful"
+        r"|heartbr\w*|lonely|longing|wistful|nostalgic|bittersweet",
+        "minor",
+        70,
+    ),
+    (
+        "dark",
+        r"dark\w*|ominous|sinister|menacing|eerie|creepy|horror|haunting|brooding|tense"
+        r"|suspense\w*|mysterious|spooky",
+        "minor",
+        None,
+    ),
     ("angry", r"angry|rage|furious|aggressive", "minor", 150),
     ("epic", r"epic|grand|majestic|powerful", None, None),
     ("triumphant", r"triumphant|heroic|victorious|anthemic", "major", None),
-    ("happy", r"happy|joy\w*|cheerful|bright|sunny|playful|\bfun\b|uplifting|hopeful"
-     r"|optimistic|feel-good|carefree|whimsical", "major", None),
+    (
+        "happy",
+        r"happy|joy\w*|cheerful|bright|sunny|playful|\bfun\b|uplifting|hopeful"
+        r"|optimistic|feel-good|carefree|whimsical",
+        "major",
+        None,
+    ),
     ("romantic", r"romantic|love|tender|sweet|warm", "major", None),
-    ("calm", r"calm\w*|peaceful|relax\w*|serene|tranquil|gentle|soothing|chill\w*|mellow"
-     r"|dreamy|soft|laid[- ]back|cozy", None, 76),
+    (
+        "calm",
+        r"calm\w*|peaceful|relax\w*|serene|tranquil|gentle|soothing|chill\w*|mellow"
+        r"|dreamy|soft|laid[- ]back|cozy",
+        None,
+        76,
+    ),
     ("energetic", r"energetic|driving|intense|hype|pumping|exciting|high[- ]energy", None, 140),
 )
 _MOOD_MODE = {m: mode for m, _, mode, _ in _MOODS}
@@ -281,8 +526,11 @@ _NOTE_PC = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 _ACCIDENTAL = r"(#|♯|b|♭|-sharp|\s+sharp|-flat|\s+flat)?"
 # A lowercase letter only counts after "in"/"key of": "a minor" alone is usually an article.
 _KEY_WITH_MODE = re.compile(
-    r"(?:\b(?i:in|key of|key:)\s+(?i:the\s+key\s+of\s+)?([A-Ga-g])" + _ACCIDENTAL
-    + r"|\b([A-G])" + _ACCIDENTAL + r")\s*(?i:(major|minor|maj|min))\b"
+    r"(?:\b(?i:in|key of|key:)\s+(?i:the\s+key\s+of\s+)?([A-Ga-g])"
+    + _ACCIDENTAL
+    + r"|\b([A-G])"
+    + _ACCIDENTAL
+    + r")\s*(?i:(major|minor|maj|min))\b"
 )
 _KEY_SHORT = re.compile(r"\b([A-G])" + _ACCIDENTAL + r"(m)\b")
 _KEY_NO_MODE = re.compile(r"\b(?:in|key of)\s+([A-G])(#|♯|b|♭)?(?=[\s,.;!?]|$)")
@@ -367,8 +615,9 @@ def _read_style(text: str, negative_text: str = "") -> _Style:
             break
     genres.sort()
 
-    moods = [name for name, pattern, _m, _t in _MOODS if re.search(r"\b(?:" + pattern + r")",
-                                                                    lowered)]
+    moods = [
+        name for name, pattern, _m, _t in _MOODS if re.search(r"\b(?:" + pattern + r")", lowered)
+    ]
     instruments: list[tuple[int, str]] = []
     excluded: list[str] = []
     scan = lowered
@@ -492,8 +741,11 @@ def _resolve(style: _Style, digest: bytes, *, exact: bool = False) -> _Music:
 
 
 def _key_name(tonic: int, mode: str) -> str:
-    names = _PC_NAMES if mode == "minor" else ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab",
-                                               "A", "Bb", "B")
+    names = (
+        _PC_NAMES
+        if mode == "minor"
+        else ("C", "Db", "D", "Eb", "E", "F", "F#", "G", "Ab", "A", "Bb", "B")
+    )
     return f"{names[tonic % 12]} {mode}"
 
 
@@ -522,11 +774,28 @@ _SECTION_STYLES: dict[str, tuple[list[str], list[str]]] = {
 
 def _section_kind(name: str) -> str:
     lowered = name.lower()
-    for kind in ("pre-chorus", "intro", "verse", "chorus", "hook", "bridge", "breakdown",
-                 "drop", "solo", "interlude", "outro", "ending", "coda"):
+    for kind in (
+        "pre-chorus",
+        "intro",
+        "verse",
+        "chorus",
+        "hook",
+        "bridge",
+        "breakdown",
+        "drop",
+        "solo",
+        "interlude",
+        "outro",
+        "ending",
+        "coda",
+    ):
         if kind in lowered:
-            return {"hook": "chorus", "ending": "outro", "coda": "outro",
-                    "interlude": "bridge"}.get(kind, kind)
+            return {
+                "hook": "chorus",
+                "ending": "outro",
+                "coda": "outro",
+                "interlude": "bridge",
+            }.get(kind, kind)
     return "verse"
 
 
@@ -605,8 +874,13 @@ def _style_strings(music: _Music, instrumental: bool) -> list[str]:
 
 def _negative_strings(music: _Music, style: _Style, instrumental: bool) -> list[str]:
     negative = list(style.excluded)
-    opposite = {"sad": "happy", "happy": "sad", "calm": "aggressive", "energetic": "sleepy",
-                "dark": "cheerful"}
+    opposite = {
+        "sad": "happy",
+        "happy": "sad",
+        "calm": "aggressive",
+        "energetic": "sleepy",
+        "dark": "cheerful",
+    }
     negative += [opposite[m] for m in music.moods if m in opposite and opposite[m] not in negative]
     if instrumental:
         negative.append("vocals")
@@ -655,13 +929,15 @@ def plan_from_prompt(
             share = math.ceil(len(lines) / len(lyrical))
             start = lyrical.index(index) * share
             section_lines = lines[start : start + share][:MAX_LINES]
-        sections.append({
-            "section_name": name,
-            "positive_local_styles": list(positive),
-            "negative_local_styles": list(negative),
-            "duration_ms": int(duration),
-            "lines": section_lines,
-        })
+        sections.append(
+            {
+                "section_name": name,
+                "positive_local_styles": list(positive),
+                "negative_local_styles": list(negative),
+                "duration_ms": int(duration),
+                "lines": section_lines,
+            }
+        )
     return {
         "positive_global_styles": _style_strings(music, instrumental),
         "negative_global_styles": _negative_strings(music, style, instrumental),
@@ -676,11 +952,14 @@ def plan_from_prompt(
 
 def _check_length(length_ms: object) -> int:
     if isinstance(length_ms, bool) or not isinstance(length_ms, int | float):
-        raise ValueError(f"music_length_ms must be an integer number of milliseconds, "
-                         f"got {length_ms!r}")
+        raise ValueError(
+            f"music_length_ms must be an integer number of milliseconds, got {length_ms!r}"
+        )
     if not MIN_LENGTH_MS <= length_ms <= MAX_LENGTH_MS:
-        raise ValueError(f"music_length_ms must be between {MIN_LENGTH_MS} and {MAX_LENGTH_MS} "
-                         f"ms, got {length_ms}")
+        raise ValueError(
+            f"music_length_ms must be between {MIN_LENGTH_MS} and {MAX_LENGTH_MS} "
+            f"ms, got {length_ms}"
+        )
     return int(length_ms)
 
 
@@ -706,8 +985,9 @@ def _duration(value: object, where: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
         raise ValueError(f"{where} must be an integer number of milliseconds, got {value!r}")
     if not MIN_SECTION_MS <= value <= MAX_SECTION_MS:
-        raise ValueError(f"{where} must be between {MIN_SECTION_MS} and {MAX_SECTION_MS} ms, "
-                         f"got {value}")
+        raise ValueError(
+            f"{where} must be between {MIN_SECTION_MS} and {MAX_SECTION_MS} ms, got {value}"
+        )
     return int(value)
 
 
@@ -721,26 +1001,33 @@ def _from_chunks(plan: Mapping[str, Any]) -> dict[str, Any]:
         where = f"composition_plan.chunks[{i}]"
         chunk = _as_mapping(raw, where)
         if "song_id" in chunk:
-            raise ValueError(f"{where}: audio-reference chunks (song_id) need a stored song, "
-                             "which the local engine does not keep; use a generation chunk")
+            raise ValueError(
+                f"{where}: audio-reference chunks (song_id) need a stored song, "
+                "which the local engine does not keep; use a generation chunk"
+            )
         text = chunk.get("text") or ""
         if not isinstance(text, str):
             raise ValueError(f"{where}.text must be a string")
         header = re.match(r"\s*\[([^\]]{1,100})\]\s*", text)
         name = header.group(1).strip() if header else f"Part {i + 1}"
-        body = text[header.end():] if header else text
+        body = text[header.end() :] if header else text
         directions = [d.strip() for d in re.findall(r"\{([^}]*)\}", body) if d.strip()]
         body = re.sub(r"\{[^}]*\}", " ", body)
         lines = [ln.strip()[:MAX_LINE_CHARS] for ln in body.splitlines() if ln.strip()]
-        converted.append({
-            "section_name": name[:100],
-            "positive_local_styles": _strings(chunk.get("positive_styles"),
-                                              f"{where}.positive_styles") + directions,
-            "negative_local_styles": _strings(chunk.get("negative_styles"),
-                                              f"{where}.negative_styles"),
-            "duration_ms": _duration(chunk.get("duration_ms"), f"{where}.duration_ms"),
-            "lines": lines[:MAX_LINES],
-        })
+        converted.append(
+            {
+                "section_name": name[:100],
+                "positive_local_styles": _strings(
+                    chunk.get("positive_styles"), f"{where}.positive_styles"
+                )
+                + directions,
+                "negative_local_styles": _strings(
+                    chunk.get("negative_styles"), f"{where}.negative_styles"
+                ),
+                "duration_ms": _duration(chunk.get("duration_ms"), f"{where}.duration_ms"),
+                "lines": lines[:MAX_LINES],
+            }
+        )
     # Styles every chunk shares read as global ones, the rest stay with their section.
     shared = set(converted[0]["positive_local_styles"])
     for section in converted[1:]:
@@ -750,8 +1037,11 @@ def _from_chunks(plan: Mapping[str, Any]) -> dict[str, Any]:
         section["positive_local_styles"] = [
             s for s in section["positive_local_styles"] if s not in shared
         ]
-    return {"positive_global_styles": global_styles, "negative_global_styles": [],
-            "sections": converted}
+    return {
+        "positive_global_styles": global_styles,
+        "negative_global_styles": [],
+        "sections": converted,
+    }
 
 
 def _normalise_plan(plan: object) -> dict[str, Any]:
@@ -767,8 +1057,10 @@ def _normalise_plan(plan: object) -> dict[str, Any]:
         where = f"composition_plan.sections[{i}]"
         section = _as_mapping(raw, where)
         if section.get("source_from"):
-            raise ValueError(f"{where}.source_from (inpainting from an existing song) is not "
-                             "supported by the local engine")
+            raise ValueError(
+                f"{where}.source_from (inpainting from an existing song) is not "
+                "supported by the local engine"
+            )
         name = section.get("section_name")
         if not isinstance(name, str) or not 1 <= len(name) <= 100:
             raise ValueError(f"{where}.section_name must be a string of 1-100 characters")
@@ -777,26 +1069,36 @@ def _normalise_plan(plan: object) -> dict[str, Any]:
             raise ValueError(f"{where}.lines may hold at most {MAX_LINES} lines, got {len(lines)}")
         for k, line in enumerate(lines):
             if len(line) > MAX_LINE_CHARS:
-                raise ValueError(f"{where}.lines[{k}] must be at most {MAX_LINE_CHARS} "
-                                 f"characters, got {len(line)}")
-        clean_sections.append({
-            "section_name": name,
-            "positive_local_styles": _strings(section.get("positive_local_styles"),
-                                              f"{where}.positive_local_styles"),
-            "negative_local_styles": _strings(section.get("negative_local_styles"),
-                                              f"{where}.negative_local_styles"),
-            "duration_ms": _duration(section.get("duration_ms"), f"{where}.duration_ms"),
-            "lines": lines,
-        })
+                raise ValueError(
+                    f"{where}.lines[{k}] must be at most {MAX_LINE_CHARS} "
+                    f"characters, got {len(line)}"
+                )
+        clean_sections.append(
+            {
+                "section_name": name,
+                "positive_local_styles": _strings(
+                    section.get("positive_local_styles"), f"{where}.positive_local_styles"
+                ),
+                "negative_local_styles": _strings(
+                    section.get("negative_local_styles"), f"{where}.negative_local_styles"
+                ),
+                "duration_ms": _duration(section.get("duration_ms"), f"{where}.duration_ms"),
+                "lines": lines,
+            }
+        )
     total = sum(s["duration_ms"] for s in clean_sections)
     if total > MAX_LENGTH_MS:
-        raise ValueError(f"composition_plan sections add up to {total} ms; the total "
-                         f"duration_ms must be at most {MAX_LENGTH_MS} ms")
+        raise ValueError(
+            f"composition_plan sections add up to {total} ms; the total "
+            f"duration_ms must be at most {MAX_LENGTH_MS} ms"
+        )
     return {
-        "positive_global_styles": _strings(data.get("positive_global_styles"),
-                                           "composition_plan.positive_global_styles"),
-        "negative_global_styles": _strings(data.get("negative_global_styles"),
-                                           "composition_plan.negative_global_styles"),
+        "positive_global_styles": _strings(
+            data.get("positive_global_styles"), "composition_plan.positive_global_styles"
+        ),
+        "negative_global_styles": _strings(
+            data.get("negative_global_styles"), "composition_plan.negative_global_styles"
+        ),
         "sections": clean_sections,
     }
 
@@ -805,15 +1107,32 @@ def _normalise_plan(plan: object) -> dict[str, Any]:
 # Arrangement: plan -> notes
 # --------------------------------------------------------------------------------------------
 
-_KIT = {"kick": 36, "snare": 38, "rim": 37, "clap": 39, "hat": 42, "pedal": 44, "open": 46,
-        "crash": 49, "ride": 51, "tom_lo": 45, "tom_mid": 47, "tom_hi": 50, "shaker": 70,
-        "tamb": 54}
+_KIT = {
+    "kick": 36,
+    "snare": 38,
+    "rim": 37,
+    "clap": 39,
+    "hat": 42,
+    "pedal": 44,
+    "open": 46,
+    "crash": 49,
+    "ride": 51,
+    "tom_lo": 45,
+    "tom_mid": 47,
+    "tom_hi": 50,
+    "shaker": 70,
+    "tamb": 54,
+}
 # Drum patterns: voice -> steps (16th notes in a 4/4 bar; 12 steps in 3/4).
 _DRUMS: dict[str, dict[str, tuple[int, ...]]] = {
     "rock": {"kick": (0, 8, 10), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
     "pop": {"kick": (0, 6, 8), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
-    "four": {"kick": (0, 4, 8, 12), "clap": (4, 12), "open": (2, 6, 10, 14),
-             "hat": (0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15)},
+    "four": {
+        "kick": (0, 4, 8, 12),
+        "clap": (4, 12),
+        "open": (2, 6, 10, 14),
+        "hat": (0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15),
+    },
     "lofi": {"kick": (0, 7, 10), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
     "hiphop": {"kick": (0, 3, 10), "snare": (4, 12), "hat": (0, 2, 4, 6, 8, 10, 12, 14)},
     "trap": {"kick": (0, 7, 11), "clap": (8,), "hat": tuple(range(16))},
@@ -825,8 +1144,18 @@ _DRUMS: dict[str, dict[str, tuple[int, ...]]] = {
     "latin": {"kick": (0, 6, 8, 14), "rim": (0, 6, 12), "shaker": tuple(range(0, 16, 2))},
     "waltz": {"kick": (0,), "snare": (4, 8), "hat": (0, 4, 8)},
 }
-_ACCENT = {"kick": 1.0, "snare": 0.95, "clap": 0.9, "rim": 0.7, "hat": 0.6, "open": 0.65,
-           "ride": 0.7, "pedal": 0.5, "crash": 0.85, "shaker": 0.5}
+_ACCENT = {
+    "kick": 1.0,
+    "snare": 0.95,
+    "clap": 0.9,
+    "rim": 0.7,
+    "hat": 0.6,
+    "open": 0.65,
+    "ride": 0.7,
+    "pedal": 0.5,
+    "crash": 0.85,
+    "shaker": 0.5,
+}
 # Melody rhythms per bar, in 16th steps, from sparse to dense.
 _RHYTHMS_4 = (
     ((8, 8), (12, 4), (4, 4, 8), (16,), (6, 2, 8)),
@@ -838,8 +1167,17 @@ _RHYTHMS_3 = (
     ((4, 4, 4), (6, 2, 4), (4, 2, 2, 4)),
     ((2, 2, 4, 4), (2, 2, 2, 2, 4), (4, 2, 2, 2, 2)),
 )
-_ENERGY = {"intro": 0.35, "verse": 0.6, "pre-chorus": 0.7, "chorus": 0.9, "bridge": 0.55,
-           "breakdown": 0.4, "drop": 1.0, "solo": 0.8, "outro": 0.4}
+_ENERGY = {
+    "intro": 0.35,
+    "verse": 0.6,
+    "pre-chorus": 0.7,
+    "chorus": 0.9,
+    "bridge": 0.55,
+    "breakdown": 0.4,
+    "drop": 1.0,
+    "solo": 0.8,
+    "outro": 0.4,
+}
 
 
 @dataclass
@@ -912,8 +1250,15 @@ class _Arranger:
             self.tracks[name] = _Track(_INSTRUMENT_BY_NAME[name])
         return self.tracks[name]
 
-    def add(self, name: str, pitch: int, start: float, end: float, velocity: float,
-            section: _SectionPlan) -> None:
+    def add(
+        self,
+        name: str,
+        pitch: int,
+        start: float,
+        end: float,
+        velocity: float,
+        section: _SectionPlan,
+    ) -> None:
         section_end = section.start + section.seconds
         if start >= section_end - 0.03:
             return
@@ -939,8 +1284,9 @@ class _Arranger:
         leads = [n for n, r in roles.items() if r == "lead"]
         if sec.lead_voice and "vocals" not in leads:
             leads = ["vocals", *leads]
-        melody_players = leads[:1] or harmonic[:1] or [n for n, r in roles.items()
-                                                      if r == "bass"][:1]
+        melody_players = (
+            leads[:1] or harmonic[:1] or [n for n, r in roles.items() if r == "bass"][:1]
+        )
         extra_leads = leads[1:]
         for b in range(bars):
             t0 = sec.start + b * bar
@@ -951,7 +1297,13 @@ class _Arranger:
             if sec.last and b == bars - 1:
                 degree = 0
             raised = music.mode == "minor" and music.genre.name in (
-                "orchestral", "classical", "jazz", "waltz", "piano ballad", "ballad")
+                "orchestral",
+                "classical",
+                "jazz",
+                "waltz",
+                "piano ballad",
+                "ballad",
+            )
             pcs = _chord(music.tonic, music.mode, degree, music.genre.sevenths, raised)
             for name, role in roles.items():
                 if role == "pad":
@@ -974,18 +1326,29 @@ class _Arranger:
                 if sec.energy >= 0.8:  # second lead doubles the tune in full sections
                     self._melody(name, sec, bars, bar, step, steps_per_bar, answer=True)
 
-    def _pad(self, name: str, pcs: list[int], t0: float, bar: float, velocity: float,
-             sec: _SectionPlan) -> None:
+    def _pad(
+        self, name: str, pcs: list[int], t0: float, bar: float, velocity: float, sec: _SectionPlan
+    ) -> None:
         inst = _INSTRUMENT_BY_NAME[name]
         for pitch in _voice(pcs, max(inst.low, 48), 62):
             self.add(name, pitch, t0, t0 + bar * 0.98, velocity, sec)
 
-    def _comp(self, name: str, pcs: list[int], t0: float, step: float, steps: int,
-              velocity: float, sec: _SectionPlan, energy: float) -> None:
+    def _comp(
+        self,
+        name: str,
+        pcs: list[int],
+        t0: float,
+        step: float,
+        steps: int,
+        velocity: float,
+        sec: _SectionPlan,
+        energy: float,
+    ) -> None:
         inst = _INSTRUMENT_BY_NAME[name]
         style = sec.music.genre.comp
-        if inst.name == "harp" or (inst.name in ("nylon guitar", "acoustic guitar")
-                                   and style in ("arpeggio", "pad")):
+        if inst.name == "harp" or (
+            inst.name in ("nylon guitar", "acoustic guitar") and style in ("arpeggio", "pad")
+        ):
             style = "arpeggio"
         elif "guitar" in inst.name and style in ("block_quarters", "block_half"):
             style = "strum"
@@ -1012,8 +1375,14 @@ class _Arranger:
                 down = s % 4 == 0
                 for k, pitch in enumerate(chord if down else chord[::-1]):
                     offset = 0.012 * k
-                    self.add(name, pitch, at(s) + offset, at(s) + step * 2,
-                             velocity * (0.9 if down else 0.7), sec)
+                    self.add(
+                        name,
+                        pitch,
+                        at(s) + offset,
+                        at(s) + step * 2,
+                        velocity * (0.9 if down else 0.7),
+                        sec,
+                    )
         elif style == "power":
             root = _voice(pcs[:1], inst.low, inst.low + 8)[0]
             eighths = range(0, steps, 2) if energy >= 0.5 else range(0, steps, 4)
@@ -1029,8 +1398,9 @@ class _Arranger:
             for s, length in ((0, 7), (8, 6)):
                 for k, pitch in enumerate(chord):
                     delay = 0.02 + 0.015 * k  # lazily rolled chord
-                    self.add(name, pitch, at(s) + delay, at(s) + step * length, velocity * 0.75,
-                             sec)
+                    self.add(
+                        name, pitch, at(s) + delay, at(s) + step * length, velocity * 0.75, sec
+                    )
         elif style == "stabs":
             for s in range(2, steps, 4):
                 for pitch in chord:
@@ -1050,16 +1420,33 @@ class _Arranger:
                 for pitch in chord:
                     self.add(name, pitch, at(s), at(s) + step * 3.5, velocity * 0.8, sec)
 
-    def _arp(self, name: str, pcs: list[int], t0: float, step: float, steps: int,
-             velocity: float, sec: _SectionPlan) -> None:
+    def _arp(
+        self,
+        name: str,
+        pcs: list[int],
+        t0: float,
+        step: float,
+        steps: int,
+        velocity: float,
+        sec: _SectionPlan,
+    ) -> None:
         chord = _voice(pcs, 55, 64)
         tones = chord + [p + 12 for p in chord]
         for s in range(steps):
             pitch = tones[s % len(tones)]
             self.add(name, pitch, t0 + s * step, t0 + (s + 0.9) * step, velocity, sec)
 
-    def _bass(self, name: str, pcs: list[int], degree: int, t0: float, step: float, steps: int,
-              velocity: float, sec: _SectionPlan) -> None:
+    def _bass(
+        self,
+        name: str,
+        pcs: list[int],
+        degree: int,
+        t0: float,
+        step: float,
+        steps: int,
+        velocity: float,
+        sec: _SectionPlan,
+    ) -> None:
         inst = _INSTRUMENT_BY_NAME[name]
         root = _voice(pcs[:1], inst.low + 4, inst.low + 10)[0]
         fifth = root + 7
@@ -1087,15 +1474,26 @@ class _Arranger:
             scale = _scale_pitches(sec.music.tonic, sec.music.mode, root, root + 12)
             third = _voice(pcs[1:2], root, root + 4)[0]
             passing = scale[min(4, len(scale) - 1)] if scale else fifth
-            notes = [(0, root, 3.6), (4, third, 3.6), (8, fifth, 3.6),
-                     (12, passing if self.rng.uniform() < 0.5 else root + 11, 3.6)]
+            notes = [
+                (0, root, 3.6),
+                (4, third, 3.6),
+                (8, fifth, 3.6),
+                (12, passing if self.rng.uniform() < 0.5 else root + 11, 3.6),
+            ]
         elif style == "offbeat":
             notes = [(s, root if s % 8 else root + 12, 1.5) for s in range(2, steps, 4)]
         elif style == "hiphop":
             notes = [(0, root, 5.5), (7, root, 1.5), (10, fifth, 4)]
         elif style == "funk":
-            notes = [(0, root, 1.5), (3, root + 12, 1), (6, root, 1.5), (8, root, 1),
-                     (10, fifth, 1.5), (11, root + 12, 1), (14, root + 10, 1.5)]
+            notes = [
+                (0, root, 1.5),
+                (3, root + 12, 1),
+                (6, root, 1.5),
+                (8, root, 1),
+                (10, fifth, 1.5),
+                (11, root + 12, 1),
+                (14, root + 10, 1.5),
+            ]
         elif style == "dnb":
             notes = [(0, root, 9.5), (10, root, 5.5)]
         else:  # pop
@@ -1104,8 +1502,17 @@ class _Arranger:
             if s < steps:
                 self.add(name, pitch, at(s), at(s) + step * length, velocity, sec)
 
-    def _drums(self, t0: float, step: float, steps: int, velocity: float, sec: _SectionPlan,
-               energy: float, fill: bool, downbeat: bool) -> None:
+    def _drums(
+        self,
+        t0: float,
+        step: float,
+        steps: int,
+        velocity: float,
+        sec: _SectionPlan,
+        energy: float,
+        fill: bool,
+        downbeat: bool,
+    ) -> None:
         pattern_name = sec.music.genre.drums or ("waltz" if sec.music.meter == 3 else "pop")
         if sec.music.meter == 3:
             pattern_name = "waltz"
@@ -1127,11 +1534,18 @@ class _Arranger:
             for k, s in enumerate(range(steps - 4, steps)):
                 voice = ("snare", "tom_hi", "tom_mid", "tom_lo")[k % 4]
                 when = t0 + s * step
-                self.add("drums", _KIT[voice], when, when + step, velocity * (0.7 + 0.08 * k),
-                         sec)
+                self.add("drums", _KIT[voice], when, when + step, velocity * (0.7 + 0.08 * k), sec)
 
-    def _melody(self, name: str, sec: _SectionPlan, bars: int, bar: float, step: float,
-                steps: int, answer: bool = False) -> None:
+    def _melody(
+        self,
+        name: str,
+        sec: _SectionPlan,
+        bars: int,
+        bar: float,
+        step: float,
+        steps: int,
+        answer: bool = False,
+    ) -> None:
         inst = _INSTRUMENT_BY_NAME[name]
         music = sec.music
         low, high = inst.low, inst.high
@@ -1146,8 +1560,7 @@ class _Arranger:
             scale = _scale_pitches(music.tonic, music.mode, inst.low, inst.high)
         density = 0 if sec.energy < 0.45 else (1 if sec.energy < 0.8 else 2)
         table = _RHYTHMS_4 if steps == 16 else _RHYTHMS_3
-        motif = [table[density][int(self.rng.integers(0, len(table[density])))]
-                 for _ in range(2)]
+        motif = [table[density][int(self.rng.integers(0, len(table[density])))] for _ in range(2)]
         position = len(scale) // 2
         swing = music.genre.swing
         for b in range(bars):
@@ -1171,16 +1584,25 @@ class _Arranger:
                     position = int(np.clip(position + move, 0, len(scale) - 1))
                 last_note = phrase_end and k == len(rhythm) - 1
                 if last_note:
-                    tones = [i for i, p in enumerate(scale) if p % 12 == (music.tonic + _SCALES[
-                        music.mode][degree % 7]) % 12]
+                    tones = [
+                        i
+                        for i, p in enumerate(scale)
+                        if p % 12 == (music.tonic + _SCALES[music.mode][degree % 7]) % 12
+                    ]
                     if tones:
                         position = min(tones, key=lambda i: abs(i - position))
                 rest = not strong and self.rng.uniform() < 0.1
                 if not rest:
                     swung = step / 3.0 if swing and s % 4 == 2 else 0.0
                     start = t0 + s * step + swung
-                    self.add(name, scale[position], start, start + length * step * 0.92,
-                             velocity * (0.8 if answer else 1.0), sec)
+                    self.add(
+                        name,
+                        scale[position],
+                        start,
+                        start + length * step * 0.92,
+                        velocity * (0.8 if answer else 1.0),
+                        sec,
+                    )
                 s += length
 
 
@@ -1203,8 +1625,11 @@ def _section_plans(plan: Mapping[str, Any], digest: bytes) -> list[_SectionPlan]
         kind = _section_kind(section["section_name"])
         instruments = list(base.instruments)
         if local.instruments:
-            instruments = list(local.instruments) if local.solo else instruments + [
-                i for i in local.instruments if i not in instruments]
+            instruments = (
+                list(local.instruments)
+                if local.solo
+                else instruments + [i for i in local.instruments if i not in instruments]
+            )
         instruments = [i for i in instruments if i not in local.excluded] or list(base.instruments)
         music = replace(
             base,
@@ -1248,12 +1673,22 @@ def _section_plans(plan: Mapping[str, Any], digest: bytes) -> list[_SectionPlan]
         else:
             progression = progressions[0]
         seconds = section["duration_ms"] / 1000.0
-        sections.append(_SectionPlan(
-            name=section["section_name"], kind=kind, start=start, seconds=seconds, music=music,
-            energy=energy, ramp=ramp, drums=drums, melody=melody,
-            lead_voice=bool(section["lines"]), progression=progression,
-            last=index == count - 1,
-        ))
+        sections.append(
+            _SectionPlan(
+                name=section["section_name"],
+                kind=kind,
+                start=start,
+                seconds=seconds,
+                music=music,
+                energy=energy,
+                ramp=ramp,
+                drums=drums,
+                melody=melody,
+                lead_voice=bool(section["lines"]),
+                progression=progression,
+                last=index == count - 1,
+            )
+        )
         start += seconds
     return sections
 
@@ -1307,19 +1742,63 @@ def _fluidsynth_binary() -> str:
 # How loud each patch plays at equal velocity relative to the median patch, measured on
 # FluidR3_GM (a saw lead is ~16 dB hotter than a piano); channel volume evens them out.
 _PATCH_LEVEL_DB = {
-    "xylophone": -14.0, "timpani": -6.0, "kalimba": -5.5, "glockenspiel": -4.0, "piano": -4.0,
-    "koto": -3.5, "accordion": -3.0, "vibraphone": -3.0, "viola": -3.0, "drums": -2.5,
-    "ukulele": -2.5, "celesta": -2.0, "pizzicato strings": -2.0, "sitar": -1.5, "banjo": -1.5,
-    "nylon guitar": -1.5, "synth pad": -1.5, "steel drums": -1.5, "church organ": -1.0,
-    "bassoon": -1.0, "harp": -1.0, "brass": 1.0, "strings": 1.0, "distorted guitar": 1.5,
-    "pan flute": 2.0, "tuba": 2.0, "oboe": 2.0, "electric guitar": 2.0, "clarinet": 2.0,
-    "bass": 2.5, "bagpipes": 2.5, "vocals": 2.5, "organ": 3.0, "piccolo": 3.0,
-    "double bass": 3.0, "ocarina": 3.5, "french horn": 3.5, "synth bass": 3.5, "flute": 4.0,
-    "recorder": 4.0, "trombone": 4.0, "saxophone": 4.5, "electric piano": 6.0,
-    "whistle": 6.5, "arpeggiator": 16.0, "synth lead": 16.0, "synth": 16.0,
+    "xylophone": -14.0,
+    "timpani": -6.0,
+    "kalimba": -5.5,
+    "glockenspiel": -4.0,
+    "piano": -4.0,
+    "koto": -3.5,
+    "accordion": -3.0,
+    "vibraphone": -3.0,
+    "viola": -3.0,
+    "drums": -2.5,
+    "ukulele": -2.5,
+    "celesta": -2.0,
+    "pizzicato strings": -2.0,
+    "sitar": -1.5,
+    "banjo": -1.5,
+    "nylon guitar": -1.5,
+    "synth pad": -1.5,
+    "steel drums": -1.5,
+    "church organ": -1.0,
+    "bassoon": -1.0,
+    "harp": -1.0,
+    "brass": 1.0,
+    "strings": 1.0,
+    "distorted guitar": 1.5,
+    "pan flute": 2.0,
+    "tuba": 2.0,
+    "oboe": 2.0,
+    "electric guitar": 2.0,
+    "clarinet": 2.0,
+    "bass": 2.5,
+    "bagpipes": 2.5,
+    "vocals": 2.5,
+    "organ": 3.0,
+    "piccolo": 3.0,
+    "double bass": 3.0,
+    "ocarina": 3.5,
+    "french horn": 3.5,
+    "synth bass": 3.5,
+    "flute": 4.0,
+    "recorder": 4.0,
+    "trombone": 4.0,
+    "saxophone": 4.5,
+    "electric piano": 6.0,
+    "whistle": 6.5,
+    "arpeggiator": 16.0,
+    "synth lead": 16.0,
+    "synth": 16.0,
 }
-_ROLE_LEVEL_DB = {"lead": 2.0, "comp": 0.0, "pad": -2.0, "bass": 0.0, "drums": -1.0,
-                  "arp": -4.0, "timpani": 0.0}
+_ROLE_LEVEL_DB = {
+    "lead": 2.0,
+    "comp": 0.0,
+    "pad": -2.0,
+    "bass": 0.0,
+    "drums": -1.0,
+    "arp": -4.0,
+    "timpani": 0.0,
+}
 
 
 def _channel_volume(inst: _Instrument) -> int:
@@ -1341,11 +1820,13 @@ def _to_midi(arranger: _Arranger, tempo: float, reverb: int) -> pretty_midi.Pret
         inst = track.instrument
         is_drum = inst.role == "drums"
         part = pretty_midi.Instrument(program=inst.program, is_drum=is_drum, name=name)
-        part.control_changes.extend([
-            pretty_midi.ControlChange(10, _PAN.get(inst.role, 64), 0.0),
-            pretty_midi.ControlChange(91, reverb, 0.0),
-            pretty_midi.ControlChange(7, _channel_volume(inst), 0.0),
-        ])
+        part.control_changes.extend(
+            [
+                pretty_midi.ControlChange(10, _PAN.get(inst.role, 64), 0.0),
+                pretty_midi.ControlChange(91, reverb, 0.0),
+                pretty_midi.ControlChange(7, _channel_volume(inst), 0.0),
+            ]
+        )
         part.notes.extend(
             pretty_midi.Note(velocity=n.velocity, pitch=n.pitch, start=n.start, end=n.end)
             for n in sorted(track.notes, key=lambda n: (n.start, n.pitch))
@@ -1363,11 +1844,27 @@ def _synthesize(midi: pretty_midi.PrettyMIDI, sample_rate: int) -> NDArray[np.fl
         mid_path = Path(tmp) / "song.mid"
         wav_path = Path(tmp) / "out.wav"
         midi.write(str(mid_path))
-        command = [binary, "-ni", "-q", "-g", "0.5", "-r", str(sample_rate), "-O", "float",
-                   "-T", "wav", "-F", str(wav_path), str(soundfont), str(mid_path)]
+        command = [
+            binary,
+            "-ni",
+            "-q",
+            "-g",
+            "0.5",
+            "-r",
+            str(sample_rate),
+            "-O",
+            "float",
+            "-T",
+            "wav",
+            "-F",
+            str(wav_path),
+            str(soundfont),
+            str(mid_path),
+        ]
         try:
-            result = subprocess.run(command, capture_output=True, text=True, timeout=600,
-                                    check=False)
+            result = subprocess.run(
+                command, capture_output=True, text=True, timeout=600, check=False
+            )
         except subprocess.TimeoutExpired as exc:
             raise RuntimeError("fluidsynth did not finish rendering within 600 s") from exc
         if result.returncode != 0 or not wav_path.is_file():
@@ -1406,8 +1903,10 @@ def render(
     arranger = _Arranger(rng)
     for section in sections:
         arranger.section(section)
-    ambient = any(g in ("ambient", "orchestral", "piano ballad", "ballad", "classical")
-                  for g in sections[0].music.genre_names)
+    ambient = any(
+        g in ("ambient", "orchestral", "piano ballad", "ballad", "classical")
+        for g in sections[0].music.genre_names
+    )
     midi = _to_midi(arranger, sections[0].music.tempo, reverb=90 if ambient else 50)
     audio = _synthesize(midi, int(sample_rate))
 
@@ -1454,8 +1953,10 @@ def compose(
         raise ValueError("Provide exactly one of prompt or composition_plan")
     if composition_plan is not None:
         if length_ms is not None:
-            raise ValueError("music_length_ms can only be used with prompt; with "
-                             "composition_plan set each section's duration_ms instead")
+            raise ValueError(
+                "music_length_ms can only be used with prompt; with "
+                "composition_plan set each section's duration_ms instead"
+            )
         plan = _normalise_plan(composition_plan)
     else:
         assert prompt is not None
@@ -1476,8 +1977,11 @@ def _instrumental(plan: dict[str, Any]) -> dict[str, Any]:
         positive.append("instrumental")
     if "vocals" not in negative:
         negative.append("vocals")
-    return {"positive_global_styles": positive, "negative_global_styles": negative,
-            "sections": sections}
+    return {
+        "positive_global_styles": positive,
+        "negative_global_styles": negative,
+        "sections": sections,
+    }
 
 
 _TITLE_WORDS = {
@@ -1512,8 +2016,9 @@ def song_metadata(plan: Mapping[str, Any]) -> dict[str, Any]:
         (['jazz'], [], False)
     """
     clean = _normalise_plan(plan)
-    style = _read_style(" , ".join(clean["positive_global_styles"]),
-                        " , ".join(clean["negative_global_styles"]))
+    style = _read_style(
+        " , ".join(clean["positive_global_styles"]), " , ".join(clean["negative_global_styles"])
+    )
     digest = _digest(clean)
     music = _resolve(style, digest, exact=True)
     mood = music.moods[0] if music.moods else ""

@@ -291,33 +291,44 @@ class _Modifiers:
 
 
 _MODIFIER_RULES: tuple[tuple[str, dict[str, object]], ...] = (
-    (r"distant|in the distance|far[- ]?(?:away|off)|faraway|from afar|far\b|background",
-     {"distance": 1, "level_db": -7.0}),
-    (r"close[- ]?up|up close|nearby|close by|close\b|right next to|in front of",
-     {"distance": -1}),
-    (r"muffled|behind (?:a|the) (?:wall|door)|through (?:a|the) (?:wall|door|floor|ceiling)"
-     r"|underwater|next room|another room|neighbou?r",
-     {"muffled": True, "level_db": -4.0}),
+    (
+        r"distant|in the distance|far[- ]?(?:away|off)|faraway|from afar|far\b|background",
+        {"distance": 1, "level_db": -7.0},
+    ),
+    (r"close[- ]?up|up close|nearby|close by|close\b|right next to|in front of", {"distance": -1}),
+    (
+        r"muffled|behind (?:a|the) (?:wall|door)|through (?:a|the) (?:wall|door|floor|ceiling)"
+        r"|underwater|next room|another room|neighbou?r",
+        {"muffled": True, "level_db": -4.0},
+    ),
     (r"loud|deafening|booming|blaring|intense", {"drive": True, "level_db": 0.0}),
     (r"quiet|faint|barely audible|subtle|soft(?:ly)?\b", {"level_db": -6.0}),
-    (r"heavy|huge|massive|big|large|giant|powerful|strong|violent|torrential|enormous|hard",
-     {"weight": 1.0}),
+    (
+        r"heavy|huge|massive|big|large|giant|powerful|strong|violent|torrential|enormous|hard",
+        {"weight": 1.0},
+    ),
     (r"light|gentle|small|tiny|little|soft|delicate|subtle|drizzl\w*", {"weight": -1.0}),
     (r"(?:very|really|extremely|super) (?:fast|quick|rapid)", {"speed": 2.0}),
     (r"fast|quick(?:ly)?|rapid(?:ly)?|hurried|frantic|hasty|racing", {"speed": 1.5}),
     (r"(?:very|really|extremely|super) slow(?:ly)?", {"speed": 0.45}),
     (r"slow(?:ly)?|leisurely|lazy|sluggish", {"speed": 0.65}),
-    (r"metal(?:lic)?|steel|iron|tin\b|alumin(?:i)?um|chains?\b|grate|grating",
-     {"material": "metal"}),
+    (
+        r"metal(?:lic)?|steel|iron|tin\b|alumin(?:i)?um|chains?\b|grate|grating",
+        {"material": "metal"},
+    ),
     (r"wood(?:en)?|timber|oak|planks?|floorboards?|hardwood", {"material": "wood"}),
     (r"gravel|pebbles?|rocks?\b|rocky", {"material": "gravel"}),
     (r"snow(?:y)?", {"material": "snow"}),
     (r"leaves|grass|twigs?|forest floor|undergrowth", {"material": "leaves"}),
-    (r"concrete|stone|tiles?d?\b|marble|pavement|asphalt|sidewalk|street|hallway|corridor",
-     {"material": "stone"}),
-    (r"cave|cavern|cathedral|church|tunnel|\bhall\b|warehouse|stairwell|echo\w*|reverb\w*"
-     r"|large room|parking garage|gymnasium",
-     {"space": 0.8}),
+    (
+        r"concrete|stone|tiles?d?\b|marble|pavement|asphalt|sidewalk|street|hallway|corridor",
+        {"material": "stone"},
+    ),
+    (
+        r"cave|cavern|cathedral|church|tunnel|\bhall\b|warehouse|stairwell|echo\w*|reverb\w*"
+        r"|large room|parking garage|gymnasium",
+        {"space": 0.8},
+    ),
     (r"\broom\b|indoors?|inside|kitchen|office|bathroom|apartment", {"space": 0.3}),
 )
 _MODIFIER_PATTERNS = tuple((re.compile(r"\b(?:" + p + r")"), v) for p, v in _MODIFIER_RULES)
@@ -492,12 +503,16 @@ def _explosion(ctx: _Context) -> FloatArray:
     return out
 
 
-_WOOD_MODES = ((190.0, 420.0, 740.0, 1180.0, 1900.0),
-               (0.045, 0.03, 0.02, 0.012, 0.008),
-               (1.0, 0.7, 0.5, 0.35, 0.2))
-_METAL_MODES = ((310.0, 780.0, 1460.0, 2350.0, 3470.0, 4800.0),
-                (0.5, 0.4, 0.3, 0.2, 0.15, 0.1),
-                (0.6, 1.0, 0.8, 0.6, 0.4, 0.3))
+_WOOD_MODES = (
+    (190.0, 420.0, 740.0, 1180.0, 1900.0),
+    (0.045, 0.03, 0.02, 0.012, 0.008),
+    (1.0, 0.7, 0.5, 0.35, 0.2),
+)
+_METAL_MODES = (
+    (310.0, 780.0, 1460.0, 2350.0, 3470.0, 4800.0),
+    (0.5, 0.4, 0.3, 0.2, 0.15, 0.1),
+    (0.6, 1.0, 0.8, 0.6, 0.4, 0.3),
+)
 
 
 def _impact(ctx: _Context, material: str, scale: float, seconds: float = 0.6) -> FloatArray:
@@ -526,7 +541,9 @@ def _creak(ctx: _Context, seconds: float, metal: bool) -> FloatArray:
         body: GainFn = lambda f: _bp(f, 1800.0, 6) + 0.6 * _bp(f, 3100.0, 8)  # noqa: E731
     else:
         body = lambda f: (  # noqa: E731
-            _bp(f, 520.0, 8) + 0.7 * _bp(f, 1050.0, 10) + 0.4 * _bp(f, 1900.0, 12)
+            _bp(f, 520.0, 8)
+            + 0.7 * _bp(f, 1050.0, 10)
+            + 0.4 * _bp(f, 1900.0, 12)
             + 0.3 * _bp(f, 280.0, 6)
         )
     env = np.minimum(1.0, t / 0.15) * np.minimum(1.0, (t[-1] - t) / 0.25 + 1e-9)
@@ -548,8 +565,12 @@ def _door(ctx: _Context) -> FloatArray:
             cursor += ctx.vary(1.6, 0.1) / speed
         return out
     if ctx.has(r"unlock|lock|latch|handle|open"):
-        _add(out, int(cursor * sr), _modes(sr, (2100.0, 3300.0, 4700.0),
-                                           (0.015, 0.01, 0.006), (1.0, 0.6, 0.4), 0.1), 0.5)
+        _add(
+            out,
+            int(cursor * sr),
+            _modes(sr, (2100.0, 3300.0, 4700.0), (0.015, 0.01, 0.006), (1.0, 0.6, 0.4), 0.1),
+            0.5,
+        )
         cursor += 0.15
     slam = ctx.has(r"slam|bang|shut|close|clos")
     creak = ctx.has(r"creak|squeak|open|hinge") or not slam
@@ -586,8 +607,15 @@ def _step_sound(ctx: _Context, surface: str, running: bool) -> FloatArray:
     toe = _burst(rng, sr, 0.015, 0.08, lambda f: _bp(f, 2000.0, 0.7))
     _add(out, int((0.03 if running else 0.06) * sr), _peak_norm(toe), 0.25)
     if surface == "wood":
-        out += 0.5 * _peak_norm(_modes(sr, (110.0, 240.0, 480.0, 900.0),
-                                       (0.06, 0.05, 0.03, 0.02), (1.0, 0.8, 0.5, 0.3), 0.35))
+        out += 0.5 * _peak_norm(
+            _modes(
+                sr,
+                (110.0, 240.0, 480.0, 900.0),
+                (0.06, 0.05, 0.03, 0.02),
+                (1.0, 0.8, 0.5, 0.3),
+                0.35,
+            )
+        )
     elif surface == "metal":
         out += 0.5 * _peak_norm(_impact(ctx, "metal", 1.2, 0.35))
     elif surface in ("gravel", "snow", "leaves"):
@@ -601,8 +629,9 @@ def _step_sound(ctx: _Context, surface: str, running: bool) -> FloatArray:
         crunch = _filter(crunch, sr, lambda f: _hp(f, lo) * _lp(f, hi))
         out = (0.6 if surface == "snow" else 0.8) * out + 0.7 * _peak_norm(crunch)
     elif ctx.has(r"heels|high heel|stiletto"):
-        out += 0.7 * _peak_norm(_modes(sr, (2600.0, 3900.0, 5200.0), (0.015, 0.01, 0.006),
-                                       (1.0, 0.6, 0.4), 0.35))
+        out += 0.7 * _peak_norm(
+            _modes(sr, (2600.0, 3900.0, 5200.0), (0.015, 0.01, 0.006), (1.0, 0.6, 0.4), 0.35)
+        )
     else:
         out += 0.25 * _peak_norm(_burst(rng, sr, 0.002, 0.35, lambda f: _hp(f, 1500.0)))
     return out * np.exp(-t / 0.12)
@@ -730,8 +759,13 @@ def _glass(ctx: _Context) -> FloatArray:
         if when > ctx.seconds:
             continue
         f0 = rng.uniform(3000.0, 10000.0)
-        tinkle = _modes(sr, (f0, f0 * rng.uniform(1.3, 1.7), f0 * rng.uniform(2.0, 2.6)),
-                        (rng.uniform(0.01, 0.06), 0.02, 0.01), (1.0, 0.5, 0.3), 0.1)
+        tinkle = _modes(
+            sr,
+            (f0, f0 * rng.uniform(1.3, 1.7), f0 * rng.uniform(2.0, 2.6)),
+            (rng.uniform(0.01, 0.06), 0.02, 0.01),
+            (1.0, 0.5, 0.3),
+            0.1,
+        )
         _add(out, start + int(when * sr), tinkle, rng.lognormal(-1.2, 0.6) * math.exp(-when))
     return out
 
@@ -746,8 +780,13 @@ def _bubbles(ctx: _Context, density: float, low: float, high: float) -> FloatArr
         t = np.arange(int(min(8 * tau, 0.2) * sr)) / sr
         templates.append(_chirp(sr, f0 * (1.0 + rng.uniform(5.0, 25.0) * t)) * np.exp(-t / tau))
     count = int(rng.poisson(density * ctx.seconds))
-    return _scatter(ctx.n, rng.integers(0, ctx.n, count), templates,
-                    rng.integers(0, 24, count), rng.lognormal(0.0, 0.5, count))
+    return _scatter(
+        ctx.n,
+        rng.integers(0, ctx.n, count),
+        templates,
+        rng.integers(0, 24, count),
+        rng.lognormal(0.0, 0.5, count),
+    )
 
 
 def _water(ctx: _Context) -> FloatArray:
@@ -763,8 +802,11 @@ def _water(ctx: _Context) -> FloatArray:
             when += ctx.vary(0.9, 0.2) / ctx.mods.speed * rng.uniform(0.8, 1.2)
         return _reverb(out, sr, rng, rt60=1.2, wet=0.3)
     waterfall = ctx.has(r"waterfall|rapids|torrent")
-    bed = _filter(_noise(rng, n, sr, "pink"), sr,
-                  lambda f: _hp(f, 150.0) * _lp(f, 6000.0 if waterfall else 2500.0))
+    bed = _filter(
+        _noise(rng, n, sr, "pink"),
+        sr,
+        lambda f: _hp(f, 150.0) * _lp(f, 6000.0 if waterfall else 2500.0),
+    )
     bed = _unit(bed) * (0.75 + 0.5 * _random_curve(rng, ctx.times(), 1.5))
     bubbles = _unit(_bubbles(ctx, ctx.vary(70.0 * 2.0**w, 0.2), 350.0, 1800.0))
     mix = (1.0 if waterfall else 0.45) * bed + (0.4 if waterfall else 0.8) * bubbles
@@ -780,16 +822,21 @@ def _fire(ctx: _Context) -> FloatArray:
     big = w > 0 or ctx.has(r"bonfire|wildfire|inferno|blaze")
     roar_cut = 450.0 if big else 300.0
     roar = _unit(_filter(_noise(rng, n, sr, "brown"), sr, lambda f: _lp(f, roar_cut)))
-    roar *= 0.6 + 0.4 * _random_curve(rng, ctx.times(), 0.6) + 0.2 * _random_curve(
-        rng, ctx.times(), 3.0
+    roar *= (
+        0.6
+        + 0.4 * _random_curve(rng, ctx.times(), 0.6)
+        + 0.2 * _random_curve(rng, ctx.times(), 3.0)
     )
     hiss = _unit(_filter(rng.standard_normal(n), sr, lambda f: _hp(f, 4000.0))) * 0.05
     crackles = []
     for _ in range(16):
-        crackles.append(_burst(rng, sr, rng.uniform(0.0003, 0.0015), 0.01,
-                               lambda f: _hp(f, 1500.0)))
-    pops = [_burst(rng, sr, rng.uniform(0.004, 0.012), 0.06, lambda f: _bp(f, 800.0, 1.2))
-            for _ in range(4)]
+        crackles.append(
+            _burst(rng, sr, rng.uniform(0.0003, 0.0015), 0.01, lambda f: _hp(f, 1500.0))
+        )
+    pops = [
+        _burst(rng, sr, rng.uniform(0.004, 0.012), 0.06, lambda f: _bp(f, 800.0, 1.2))
+        for _ in range(4)
+    ]
     density = ctx.vary(18.0 * (2.0 if big else 1.0), 0.2)
     count = int(rng.poisson(density * ctx.seconds))
     # Crackles come in clusters: a few burst starts, each followed by a short train of clicks.
@@ -799,8 +846,13 @@ def _fire(ctx: _Context) -> FloatArray:
     gains = rng.lognormal(0.0, 0.7, len(starts))
     crack = _scatter(n, starts, crackles, rng.integers(0, 16, len(starts)), gains)
     pop_count = int(rng.poisson(1.0 * ctx.seconds))
-    pop = _scatter(n, rng.integers(0, n, pop_count), pops, rng.integers(0, 4, pop_count),
-                   rng.uniform(0.5, 1.0, pop_count))
+    pop = _scatter(
+        n,
+        rng.integers(0, n, pop_count),
+        pops,
+        rng.integers(0, 4, pop_count),
+        rng.uniform(0.5, 1.0, pop_count),
+    )
     return (0.9 if big else 0.55) * roar + hiss + 0.9 * _unit(crack) + 0.5 * _unit(pop + 1e-9)
 
 
@@ -853,8 +905,13 @@ def _engine(ctx: _Context) -> FloatArray:
         while when < ctx.seconds:
             peak = rng.uniform(3.0, 5.0) * idle
             rise, fall = 0.35 / ctx.mods.speed, 1.2 / ctx.mods.speed
-            shape = np.where(t < when, 0.0, np.where(
-                t < when + rise, (t - when) / rise, np.exp(-(t - when - rise) / (fall / 3.0))))
+            shape = np.where(
+                t < when,
+                0.0,
+                np.where(
+                    t < when + rise, (t - when) / rise, np.exp(-(t - when - rise) / (fall / 3.0))
+                ),
+            )
             rpm = rpm + (peak - idle) * shape
             when += rng.uniform(1.8, 3.0) / ctx.mods.speed
         return _engine_voice(ctx, rpm, cylinders, rough)
@@ -864,8 +921,9 @@ def _engine(ctx: _Context) -> FloatArray:
     if ctx.has(r"start"):
         crank_len = min(1.0, ctx.seconds * 0.3)
         crank = (t < crank_len).astype(np.float64)
-        whir = (np.sin(_TWO_PI * 9.0 * t) > 0.3) * _filter(rng.standard_normal(ctx.n), sr,
-                                                           lambda f: _bp(f, 350.0, 2.0))
+        whir = (np.sin(_TWO_PI * 9.0 * t) > 0.3) * _filter(
+            rng.standard_normal(ctx.n), sr, lambda f: _bp(f, 350.0, 2.0)
+        )
         catch = np.clip((t - crank_len) / 0.15, 0.0, 1.0)
         voice = 0.5 * _unit(whir) * crank + _unit(voice) * catch
     return voice
@@ -991,16 +1049,22 @@ def _applause(ctx: _Context, *, people: int | None = None) -> FloatArray:
             when += (1.0 / rate) * rng.uniform(0.9, 1.1)
     starts_arr = np.asarray(starts, dtype=np.int64)
     count = len(starts_arr)
-    out = _scatter(ctx.n, starts_arr, templates, rng.integers(0, 32, count),
-                   rng.lognormal(0.0, 0.4, count))
+    out = _scatter(
+        ctx.n, starts_arr, templates, rng.integers(0, 32, count), rng.lognormal(0.0, 0.4, count)
+    )
     t = ctx.times()
     swell = np.minimum(1.0, t / min(0.6, ctx.seconds / 4))
     fade = np.clip((ctx.seconds - t) / (0.3 * ctx.seconds), 0.3, 1.0)
     return _reverb(out * swell * fade, sr, rng, rt60=0.9, wet=0.3)
 
 
-_VOWELS = ((730.0, 1090.0, 2440.0), (270.0, 2290.0, 3010.0), (300.0, 870.0, 2240.0),
-           (530.0, 1840.0, 2480.0), (570.0, 840.0, 2410.0))
+_VOWELS = (
+    (730.0, 1090.0, 2440.0),
+    (270.0, 2290.0, 3010.0),
+    (300.0, 870.0, 2240.0),
+    (530.0, 1840.0, 2480.0),
+    (570.0, 840.0, 2410.0),
+)
 
 
 def _crowd(ctx: _Context) -> FloatArray:
@@ -1047,12 +1111,18 @@ def _crowd(ctx: _Context) -> FloatArray:
     lo_freqs = _freqs(lo_fft, lo_sr)
     spectrum = np.zeros(lo_fft * down // 2 + 1, dtype=np.complex128)
     for bank, (f1, f2, f3) in zip(banks, _VOWELS, strict=True):
-        shape = (_bp(lo_freqs, f1, 3.0) + 0.7 * _bp(lo_freqs, f2, 4.0)
-                 + 0.3 * _bp(lo_freqs, f3, 5.0)) * _hp(lo_freqs, 100.0) * _lp(lo_freqs, 4500.0, 4)
+        shape = (
+            (_bp(lo_freqs, f1, 3.0) + 0.7 * _bp(lo_freqs, f2, 4.0) + 0.3 * _bp(lo_freqs, f3, 5.0))
+            * _hp(lo_freqs, 100.0)
+            * _lp(lo_freqs, 4500.0, 4)
+        )
         spectrum[: len(lo_freqs)] += np.fft.rfft(bank, lo_fft) * shape
     speech = np.fft.irfft(spectrum, lo_fft * down)[:n]
-    breath = _filter(rng.standard_normal(n), sr, lambda f: (np.maximum(f, 20.0) / 20.0) ** -0.5
-                     * _bp(f, 1500.0, 0.6) * _hp(f, 150.0))
+    breath = _filter(
+        rng.standard_normal(n),
+        sr,
+        lambda f: (np.maximum(f, 20.0) / 20.0) ** -0.5 * _bp(f, 1500.0, 0.6) * _hp(f, 150.0),
+    )
     out = _unit(speech) + 0.35 * _unit(breath)
     if cheer:
         out = out * (0.7 + 0.6 * np.repeat(fine(slow(0.8)), down)[:n])
@@ -1168,19 +1238,27 @@ def _heartbeat(ctx: _Context) -> FloatArray:
     return out
 
 
-_CHURCH_BELL = ((0.5, 1.0, 1.183, 1.506, 2.0, 2.514, 2.662, 3.011, 4.166, 5.433),
-                (0.6, 0.8, 0.5, 0.3, 1.0, 0.45, 0.35, 0.3, 0.2, 0.12),
-                (6.0, 3.5, 3.0, 2.5, 2.2, 1.5, 1.3, 1.1, 0.7, 0.5))
+_CHURCH_BELL = (
+    (0.5, 1.0, 1.183, 1.506, 2.0, 2.514, 2.662, 3.011, 4.166, 5.433),
+    (0.6, 0.8, 0.5, 0.3, 1.0, 0.45, 0.35, 0.3, 0.2, 0.12),
+    (6.0, 3.5, 3.0, 2.5, 2.2, 1.5, 1.3, 1.1, 0.7, 0.5),
+)
 _TUBE = ((1.0, 2.76, 5.40, 8.93), (1.0, 0.5, 0.25, 0.1), (2.5, 1.2, 0.6, 0.3))
 
 
-def _strike(sr: int, prime: float, partials: tuple[tuple[float, ...], ...], decay: float,
-            seconds: float) -> FloatArray:
+def _strike(
+    sr: int, prime: float, partials: tuple[tuple[float, ...], ...], decay: float, seconds: float
+) -> FloatArray:
     ratios, amps, taus = partials
     # Each partial is a slightly detuned pair: the slow beating is what makes a bell shimmer.
     freqs = [prime * r * d for r in ratios for d in (1.0, 1.0015)]
-    return _modes(sr, freqs, [tau * decay for tau in taus for _ in (0, 1)],
-                  [a for a in amps for _ in (0, 1)], seconds)
+    return _modes(
+        sr,
+        freqs,
+        [tau * decay for tau in taus for _ in (0, 1)],
+        [a for a in amps for _ in (0, 1)],
+        seconds,
+    )
 
 
 def _bell(ctx: _Context) -> FloatArray:
@@ -1191,8 +1269,10 @@ def _bell(ctx: _Context) -> FloatArray:
             _add(out, int((0.05 + k * 0.55) * sr), _strike(sr, prime, _TUBE, 0.8, 2.5))
         return out
     if ctx.has(r"chime|wind chime"):
-        tubes = [_strike(sr, note, _TUBE, 0.7, 2.0)
-                 for note in (1046.5, 1174.7, 1318.5, 1568.0, 1760.0, 2093.0)]
+        tubes = [
+            _strike(sr, note, _TUBE, 0.7, 2.0)
+            for note in (1046.5, 1174.7, 1318.5, 1568.0, 1760.0, 2093.0)
+        ]
         when = 0.05
         while when < ctx.seconds:
             tube = tubes[int(rng.integers(0, len(tubes)))]
@@ -1201,8 +1281,13 @@ def _bell(ctx: _Context) -> FloatArray:
         return out
     if ctx.has(r"gong"):
         ratios = (1.0, 1.52, 2.1, 2.77, 3.4, 4.1, 5.2, 6.3)
-        gong = _modes(sr, [110.0 * r for r in ratios], [4.0, 3.5, 3.0, 2.5, 2.0, 1.6, 1.2, 1.0],
-                      [1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2], min(ctx.seconds, 8.0))
+        gong = _modes(
+            sr,
+            [110.0 * r for r in ratios],
+            [4.0, 3.5, 3.0, 2.5, 2.0, 1.6, 1.2, 1.0],
+            [1.0, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2],
+            min(ctx.seconds, 8.0),
+        )
         _add(out, int(0.05 * sr), gong)
         return out
     if ctx.has(r"bicycle|bike"):
@@ -1297,14 +1382,18 @@ def _clock(ctx: _Context) -> FloatArray:
     if ctx.has(r"stopwatch|timer|metronome fast"):
         rate *= 2.0
     base = 1400.0 if big else 2600.0
-    tick = _modes(sr, (base, base * 1.45, base * 1.95), (0.012, 0.008, 0.005), (1.0, 0.6, 0.4),
-                  0.08)
-    tock = _modes(sr, (base * 0.82, base * 1.2, base * 1.7), (0.014, 0.009, 0.005),
-                  (1.0, 0.6, 0.4), 0.08)
-    tick = _peak_norm(tick) + 0.3 * _peak_norm(_burst(rng, sr, 0.0005, 0.08,
-                                                      lambda f: _hp(f, 2000.0)))
-    tock = _peak_norm(tock) + 0.3 * _peak_norm(_burst(rng, sr, 0.0005, 0.08,
-                                                      lambda f: _hp(f, 1500.0)))
+    tick = _modes(
+        sr, (base, base * 1.45, base * 1.95), (0.012, 0.008, 0.005), (1.0, 0.6, 0.4), 0.08
+    )
+    tock = _modes(
+        sr, (base * 0.82, base * 1.2, base * 1.7), (0.014, 0.009, 0.005), (1.0, 0.6, 0.4), 0.08
+    )
+    tick = _peak_norm(tick) + 0.3 * _peak_norm(
+        _burst(rng, sr, 0.0005, 0.08, lambda f: _hp(f, 2000.0))
+    )
+    tock = _peak_norm(tock) + 0.3 * _peak_norm(
+        _burst(rng, sr, 0.0005, 0.08, lambda f: _hp(f, 1500.0))
+    )
     out = np.zeros(ctx.n)
     when, k = 0.05, 0
     while when < ctx.seconds:
@@ -1329,8 +1418,11 @@ def _siren(ctx: _Context) -> FloatArray:
     else:  # police "wail"
         freq = 650.0 + 650.0 * (0.5 - 0.5 * np.cos(_TWO_PI * t / (4.0 / speed)))
     phase = np.cumsum(freq) / sr
-    return (np.sin(_TWO_PI * phase) + 0.4 * np.sin(2 * _TWO_PI * phase)
-            + 0.25 * np.sin(3 * _TWO_PI * phase))
+    return (
+        np.sin(_TWO_PI * phase)
+        + 0.4 * np.sin(2 * _TWO_PI * phase)
+        + 0.25 * np.sin(3 * _TWO_PI * phase)
+    )
 
 
 def _laser(ctx: _Context) -> FloatArray:
@@ -1396,8 +1488,13 @@ def _static(ctx: _Context) -> FloatArray:
     hiss = _unit(_filter(rng.standard_normal(n), sr, lambda f: _hp(f, 200.0) * _lp(f, 9000.0)))
     count = int(rng.poisson((3.0 if vinyl else 40.0) * ctx.seconds))
     pops = [_burst(rng, sr, 0.0005, 0.006) for _ in range(8)]
-    crackle = _scatter(n, rng.integers(0, n, count), pops, rng.integers(0, 8, count),
-                       rng.lognormal(0.0, 0.8, count))
+    crackle = _scatter(
+        n,
+        rng.integers(0, n, count),
+        pops,
+        rng.integers(0, 8, count),
+        rng.lognormal(0.0, 0.8, count),
+    )
     return (0.15 if vinyl else 1.0) * hiss + 0.8 * _unit(crackle + 1e-12)
 
 
@@ -1436,7 +1533,7 @@ def _dog(ctx: _Context) -> FloatArray:
             phase = np.cumsum(track) / sr
             voice = np.zeros_like(u)
             for k in range(1, 14):
-                formant = math.exp(-(((k * f0) - 1100.0) / 700.0) ** 2)
+                formant = math.exp(-((((k * f0) - 1100.0) / 700.0) ** 2))
                 voice += (0.2 + formant) / k**0.5 * np.sin(_TWO_PI * k * phase)
             voice += 0.4 * rng.standard_normal(len(u))
             voice *= (1.0 - np.exp(-u * dur / 0.006)) * np.exp(-u * dur / 0.07)
@@ -1465,12 +1562,20 @@ def _texture(ctx: _Context) -> FloatArray:
     drone *= 0.6 + 0.4 * _random_curve(rng, t, mod_rate / 2.0)
     out = bed + (h[9] / 255) * _unit(drone)
     if grain_rate > 1.0:
-        grains = [_burst(rng, sr, 0.002, 0.02, lambda f: _bp(f, centre * 2.0, 1.0))
-                  for _ in range(6)]
+        grains = [
+            _burst(rng, sr, 0.002, 0.02, lambda f: _bp(f, centre * 2.0, 1.0)) for _ in range(6)
+        ]
         count = int(rng.poisson(grain_rate * ctx.seconds))
-        out += 0.7 * _unit(_scatter(n, rng.integers(0, n, count), grains,
-                                    rng.integers(0, 6, count), rng.lognormal(0.0, 0.5, count))
-                           + 1e-12)
+        out += 0.7 * _unit(
+            _scatter(
+                n,
+                rng.integers(0, n, count),
+                grains,
+                rng.integers(0, 6, count),
+                rng.lognormal(0.0, 0.5, count),
+            )
+            + 1e-12
+        )
     return out
 
 
@@ -1488,92 +1593,392 @@ def _speed_scaled(seconds: float) -> Callable[[str, _Modifiers], float]:
 
 
 _CATEGORIES: tuple[_Category, ...] = (
-    _Category("rain", _terms("rain", "rainfall", "raindrop", "drizzle", "downpour",
-                             "re:rain(?:y|ing|ed|s)?", "pitter patter"), _const(10.0), _rain, True),
-    _Category("wind", _terms("wind", "windy", "breeze", "gust", "gale", "blizzard", "draught"),
-              _const(10.0), _wind, True),
-    _Category("thunder", _terms("thunder", "thunderclap", "thunderbolt", "lightning",
-                                "re:rumbl(?:e|es|ing)"), _const(7.0), _thunder),
-    _Category("explosion", _terms("explosion", "re:explod(?:e|es|ed|ing)", "blast", "re:booms?",
-                                  "bomb", "re:detonat\\w*", "kaboom", "grenade", "dynamite",
-                                  "re:blow(?:s|ing)?\\s+up", "re:blew\\s+up", "re:blown\\s+up"),
-              _const(5.0), _explosion),
-    _Category("door", _terms("door", "re:knock(?:s|ing|ed)?", "re:slam(?:s|med|ming)?",
-                             "re:creak(?:s|ing|y|ed)?", "gate", "hinge"), _const(2.5), _door),
-    _Category("footsteps", _terms("re:foot\\s*steps?", "footfall", "re:steps?",
-                                  "re:walk(?:s|ing|ed)?", "re:jog(?:s|ging|ger)?", "sprint",
-                                  "re:running", "re:runs?", "re:stomp(?:s|ing|ed)?", "march",
-                                  "re:tiptoe(?:s|ing)?", "re:sneak(?:s|ing)?", "re:pacing"),
-              _const(5.0), _footsteps),
+    _Category(
+        "rain",
+        _terms(
+            "rain",
+            "rainfall",
+            "raindrop",
+            "drizzle",
+            "downpour",
+            "re:rain(?:y|ing|ed|s)?",
+            "pitter patter",
+        ),
+        _const(10.0),
+        _rain,
+        True,
+    ),
+    _Category(
+        "wind",
+        _terms("wind", "windy", "breeze", "gust", "gale", "blizzard", "draught"),
+        _const(10.0),
+        _wind,
+        True,
+    ),
+    _Category(
+        "thunder",
+        _terms("thunder", "thunderclap", "thunderbolt", "lightning", "re:rumbl(?:e|es|ing)"),
+        _const(7.0),
+        _thunder,
+    ),
+    _Category(
+        "explosion",
+        _terms(
+            "explosion",
+            "re:explod(?:e|es|ed|ing)",
+            "blast",
+            "re:booms?",
+            "bomb",
+            "re:detonat\\w*",
+            "kaboom",
+            "grenade",
+            "dynamite",
+            "re:blow(?:s|ing)?\\s+up",
+            "re:blew\\s+up",
+            "re:blown\\s+up",
+        ),
+        _const(5.0),
+        _explosion,
+    ),
+    _Category(
+        "door",
+        _terms(
+            "door",
+            "re:knock(?:s|ing|ed)?",
+            "re:slam(?:s|med|ming)?",
+            "re:creak(?:s|ing|y|ed)?",
+            "gate",
+            "hinge",
+        ),
+        _const(2.5),
+        _door,
+    ),
+    _Category(
+        "footsteps",
+        _terms(
+            "re:foot\\s*steps?",
+            "footfall",
+            "re:steps?",
+            "re:walk(?:s|ing|ed)?",
+            "re:jog(?:s|ging|ger)?",
+            "sprint",
+            "re:running",
+            "re:runs?",
+            "re:stomp(?:s|ing|ed)?",
+            "march",
+            "re:tiptoe(?:s|ing)?",
+            "re:sneak(?:s|ing)?",
+            "re:pacing",
+        ),
+        _const(5.0),
+        _footsteps,
+    ),
     _Category("beep", _terms("beep", "bleep", "re:blips?", "microwave"), _beep_length, _beep),
-    _Category("alarm", _terms("alarm", "klaxon", "buzzer", "re:warning\\s+(?:sound|tone)s?"),
-              _const(4.0), _alarm),
-    _Category("notification", _terms("re:notification\\w*", "re:alerts?", "re:pings?",
-                                     "re:(?:new|text|incoming)\\s+message\\w*",
-                                     "re:message\\s+(?:tone|sound)",
-                                     "re:(?:ui|success|error)\\s+sound"),
-              _const(1.2), _notification),
-    _Category("phone", _terms("re:(?:tele|cell\\s*|smart)?phones?", "ringtone"), _const(6.0),
-              _phone),
-    _Category("glass", _terms("glass", "re:shatter(?:s|ing|ed)?", "re:smash(?:es|ing|ed)?"),
-              _const(2.5), _glass),
-    _Category("water", _terms("water", "stream", "river", "brook", "creek", "re:bubbl\\w*",
-                              "faucet", "re:drip(?:s|ping|ped)?", "re:splash(?:es|ing|ed)?",
-                              "re:pour(?:s|ing|ed)?", "waterfall", "fountain", "re:gurgl\\w*",
-                              "re:trickl\\w*", "rapids"), _const(10.0), _water, True),
-    _Category("fire", _terms("re:fires?", "re:flames?", "campfire", "fireplace", "bonfire",
-                             "re:crackl(?:e|es|ing|ed)", "re:burning", "blaze", "inferno",
-                             "wildfire", "torch"), _const(10.0), _fire, True),
-    _Category("engine", _terms("engine", "motor", "re:cars?", "truck", "re:bus(?:es)?", "vehicle",
-                               "motorcycle", "motorbike", "traffic", "re:rev(?:s|ving|ved)?",
-                               "re:idl(?:e|es|ing)", "tractor", "lorry", "scooter"),
-              _const(6.0), _engine, True),
-    _Category("birds", _terms("re:birds?", "birdsong", "re:chirp\\w*", "re:tweet\\w*",
-                              "songbird", "sparrow", "robin", "owl", "crow", "raven", "seagull",
-                              "gull", "re:warbl\\w*", "forest", "jungle"), _const(8.0), _birds),
-    _Category("applause", _terms("applause", "re:applau\\w*", "re:clap(?:s|ping|ped)?",
-                                 "ovation", "handclap"), _const(6.0), _applause, True),
-    _Category("crowd", _terms("crowd", "audience", "re:murmur\\w*", "re:chatter\\w*",
-                              "re:babbl\\w*", "re:people", "re:talking", "conversation",
-                              "restaurant", "cafe", "party", "stadium", "marketplace",
-                              "re:cheer(?:s|ing|ed)?"), _const(10.0), _crowd, True),
-    _Category("gunshot", _terms("gun", "gunshot", "gunfire", "re:shots?", "re:shooting",
-                                "pistol", "rifle", "shotgun", "revolver", "gunfight", "shootout"),
-              _const(2.0), _gunshot),
-    _Category("whoosh", _terms("whoosh", "swoosh", "woosh", "swish", "re:swipes?", "swoop",
-                               "re:(?:fly|flies|flying|zoom(?:s|ing)?|rush(?:es|ing)?)\\s+(?:by|past)",
-                               "transition", "re:sword\\s+swing\\w*"),
-              _speed_scaled(1.5), _whoosh),
-    _Category("click", _terms("click", "re:click(?:s|ing|ed|y)?", "re:switch(?:es)?",
-                              "re:shutter", "re:snap(?:s|ping)?", "re:tap(?:s|ping)?",
-                              "re:button\\s+press\\w*"), _const(0.5), _click),
-    _Category("heartbeat", _terms("heartbeat", "re:heart\\s*beats?", "re:hearts?", "pulse"),
-              _const(4.0), _heartbeat),
-    _Category("bell", _terms("re:bells?", "re:chimes?", "re:dings?", "gong", "doorbell",
-                             "re:toll(?:s|ing)?", "re:ding[- ]dong"), _const(4.0), _bell),
-    _Category("ocean", _terms("ocean", "re:seas?", "re:waves?", "surf", "re:shore(?:line)?",
-                              "beach", "seaside", "tide"), _const(12.0), _ocean, True),
-    _Category("typing", _terms("re:typ(?:e|es|ing)", "keyboard", "typewriter", "re:keystrokes?"),
-              _const(5.0), _typing),
-    _Category("clock", _terms("clock", "re:tick(?:s|ing|ed)?", "re:tock", "metronome",
-                              "stopwatch"), _const(5.0), _clock),
-    _Category("siren", _terms("re:sirens?", "ambulance", "police", "re:emergency\\s+vehicle"),
-              _const(6.0), _siren, True),
-    _Category("laser", _terms("re:lasers?", "blaster", "re:zap(?:s|ping|ped)?", "re:pew",
-                              "phaser"), _const(0.8), _laser),
-    _Category("hum", _terms("re:hum(?:s|ming)?", "re:buzz(?:es|ing)?", "electric",
-                            "electrical", "transformer", "fluorescent", "re:power\\s+lines?"),
-              _const(5.0), _hum, True),
-    _Category("insect", _terms("re:bees?", "bumblebee", "wasp", "hornet", "mosquito", "insect",
-                               "re:flies", "housefly", "cricket", "cicada"),
-              _const(5.0), _insect, True),
-    _Category("static", _terms("static", "re:(?:white|pink|brown)\\s+noise", "hiss",
-                               "re:hiss(?:es|ing)?", "vinyl", "interference"),
-              _const(5.0), _static, True),
-    _Category("horn", _terms("re:horns?", "re:honk\\w*", "foghorn", "re:air\\s*horn"),
-              _const(1.5), _horn),
-    _Category("dog", _terms("re:dogs?", "re:bark(?:s|ing|ed)?", "puppy", "re:woofs?"),
-              _const(4.0), _dog),
+    _Category(
+        "alarm",
+        _terms("alarm", "klaxon", "buzzer", "re:warning\\s+(?:sound|tone)s?"),
+        _const(4.0),
+        _alarm,
+    ),
+    _Category(
+        "notification",
+        _terms(
+            "re:notification\\w*",
+            "re:alerts?",
+            "re:pings?",
+            "re:(?:new|text|incoming)\\s+message\\w*",
+            "re:message\\s+(?:tone|sound)",
+            "re:(?:ui|success|error)\\s+sound",
+        ),
+        _const(1.2),
+        _notification,
+    ),
+    _Category(
+        "phone", _terms("re:(?:tele|cell\\s*|smart)?phones?", "ringtone"), _const(6.0), _phone
+    ),
+    _Category(
+        "glass",
+        _terms("glass", "re:shatter(?:s|ing|ed)?", "re:smash(?:es|ing|ed)?"),
+        _const(2.5),
+        _glass,
+    ),
+    _Category(
+        "water",
+        _terms(
+            "water",
+            "stream",
+            "river",
+            "brook",
+            "creek",
+            "re:bubbl\\w*",
+            "faucet",
+            "re:drip(?:s|ping|ped)?",
+            "re:splash(?:es|ing|ed)?",
+            "re:pour(?:s|ing|ed)?",
+            "waterfall",
+            "fountain",
+            "re:gurgl\\w*",
+            "re:trickl\\w*",
+            "rapids",
+        ),
+        _const(10.0),
+        _water,
+        True,
+    ),
+    _Category(
+        "fire",
+        _terms(
+            "re:fires?",
+            "re:flames?",
+            "campfire",
+            "fireplace",
+            "bonfire",
+            "re:crackl(?:e|es|ing|ed)",
+            "re:burning",
+            "blaze",
+            "inferno",
+            "wildfire",
+            "torch",
+        ),
+        _const(10.0),
+        _fire,
+        True,
+    ),
+    _Category(
+        "engine",
+        _terms(
+            "engine",
+            "motor",
+            "re:cars?",
+            "truck",
+            "re:bus(?:es)?",
+            "vehicle",
+            "motorcycle",
+            "motorbike",
+            "traffic",
+            "re:rev(?:s|ving|ved)?",
+            "re:idl(?:e|es|ing)",
+            "tractor",
+            "lorry",
+            "scooter",
+        ),
+        _const(6.0),
+        _engine,
+        True,
+    ),
+    _Category(
+        "birds",
+        _terms(
+            "re:birds?",
+            "birdsong",
+            "re:chirp\\w*",
+            "re:tweet\\w*",
+            "songbird",
+            "sparrow",
+            "robin",
+            "owl",
+            "crow",
+            "raven",
+            "seagull",
+            "gull",
+            "re:warbl\\w*",
+            "forest",
+            "jungle",
+        ),
+        _const(8.0),
+        _birds,
+    ),
+    _Category(
+        "applause",
+        _terms("applause", "re:applau\\w*", "re:clap(?:s|ping|ped)?", "ovation", "handclap"),
+        _const(6.0),
+        _applause,
+        True,
+    ),
+    _Category(
+        "crowd",
+        _terms(
+            "crowd",
+            "audience",
+            "re:murmur\\w*",
+            "re:chatter\\w*",
+            "re:babbl\\w*",
+            "re:people",
+            "re:talking",
+            "conversation",
+            "restaurant",
+            "cafe",
+            "party",
+            "stadium",
+            "marketplace",
+            "re:cheer(?:s|ing|ed)?",
+        ),
+        _const(10.0),
+        _crowd,
+        True,
+    ),
+    _Category(
+        "gunshot",
+        _terms(
+            "gun",
+            "gunshot",
+            "gunfire",
+            "re:shots?",
+            "re:shooting",
+            "pistol",
+            "rifle",
+            "shotgun",
+            "revolver",
+            "gunfight",
+            "shootout",
+        ),
+        _const(2.0),
+        _gunshot,
+    ),
+    _Category(
+        "whoosh",
+        _terms(
+            "whoosh",
+            "swoosh",
+            "woosh",
+            "swish",
+            "re:swipes?",
+            "swoop",
+            "re:(?:fly|flies|flying|zoom(?:s|ing)?|rush(?:es|ing)?)\\s+(?:by|past)",
+            "transition",
+            "re:sword\\s+swing\\w*",
+        ),
+        _speed_scaled(1.5),
+        _whoosh,
+    ),
+    _Category(
+        "click",
+        _terms(
+            "click",
+            "re:click(?:s|ing|ed|y)?",
+            "re:switch(?:es)?",
+            "re:shutter",
+            "re:snap(?:s|ping)?",
+            "re:tap(?:s|ping)?",
+            "re:button\\s+press\\w*",
+        ),
+        _const(0.5),
+        _click,
+    ),
+    _Category(
+        "heartbeat",
+        _terms("heartbeat", "re:heart\\s*beats?", "re:hearts?", "pulse"),
+        _const(4.0),
+        _heartbeat,
+    ),
+    _Category(
+        "bell",
+        _terms(
+            "re:bells?",
+            "re:chimes?",
+            "re:dings?",
+            "gong",
+            "doorbell",
+            "re:toll(?:s|ing)?",
+            "re:ding[- ]dong",
+        ),
+        _const(4.0),
+        _bell,
+    ),
+    _Category(
+        "ocean",
+        _terms(
+            "ocean",
+            "re:seas?",
+            "re:waves?",
+            "surf",
+            "re:shore(?:line)?",
+            "beach",
+            "seaside",
+            "tide",
+        ),
+        _const(12.0),
+        _ocean,
+        True,
+    ),
+    _Category(
+        "typing",
+        _terms("re:typ(?:e|es|ing)", "keyboard", "typewriter", "re:keystrokes?"),
+        _const(5.0),
+        _typing,
+    ),
+    _Category(
+        "clock",
+        _terms("clock", "re:tick(?:s|ing|ed)?", "re:tock", "metronome", "stopwatch"),
+        _const(5.0),
+        _clock,
+    ),
+    _Category(
+        "siren",
+        _terms("re:sirens?", "ambulance", "police", "re:emergency\\s+vehicle"),
+        _const(6.0),
+        _siren,
+        True,
+    ),
+    _Category(
+        "laser",
+        _terms("re:lasers?", "blaster", "re:zap(?:s|ping|ped)?", "re:pew", "phaser"),
+        _const(0.8),
+        _laser,
+    ),
+    _Category(
+        "hum",
+        _terms(
+            "re:hum(?:s|ming)?",
+            "re:buzz(?:es|ing)?",
+            "electric",
+            "electrical",
+            "transformer",
+            "fluorescent",
+            "re:power\\s+lines?",
+        ),
+        _const(5.0),
+        _hum,
+        True,
+    ),
+    _Category(
+        "insect",
+        _terms(
+            "re:bees?",
+            "bumblebee",
+            "wasp",
+            "hornet",
+            "mosquito",
+            "insect",
+            "re:flies",
+            "housefly",
+            "cricket",
+            "cicada",
+        ),
+        _const(5.0),
+        _insect,
+        True,
+    ),
+    _Category(
+        "static",
+        _terms(
+            "static",
+            "re:(?:white|pink|brown)\\s+noise",
+            "hiss",
+            "re:hiss(?:es|ing)?",
+            "vinyl",
+            "interference",
+        ),
+        _const(5.0),
+        _static,
+        True,
+    ),
+    _Category(
+        "horn", _terms("re:horns?", "re:honk\\w*", "foghorn", "re:air\\s*horn"), _const(1.5), _horn
+    ),
+    _Category(
+        "dog", _terms("re:dogs?", "re:bark(?:s|ing|ed)?", "puppy", "re:woofs?"), _const(4.0), _dog
+    ),
 )
 _BY_NAME = {c.name: c for c in _CATEGORIES}
 _TEXTURE = _Category("texture", re.compile(r"(?!)"), _const(5.0), _texture, True)
@@ -1603,8 +2008,11 @@ _COMPOUNDS: tuple[tuple[re.Pattern[str], tuple[str, ...]], ...] = tuple(
         (r"sea\s*gulls?", ("birds",)),
         (r"grandfather\s+clocks?", ("clock",)),
         (r"(?:window|glass)\s+(?:breaking|break|smash\w*|shatter\w*)", ("glass",)),
-        (r"(?:bees?|bumblebees?|wasps?|hornets?|flies|insects?)\s+buzz\w*"
-         r"|buzz\w*\s+(?:of\s+)?(?:bees?|flies|insects?)", ("insect",)),
+        (
+            r"(?:bees?|bumblebees?|wasps?|hornets?|flies|insects?)\s+buzz\w*"
+            r"|buzz\w*\s+(?:of\s+)?(?:bees?|flies|insects?)",
+            ("insect",),
+        ),
         (r"radio\s+(?:static|crackl\w*)|tv\s+static", ("static",)),
         (r"cheer(?:s|ing|ed)?", ("crowd", "applause")),
         (r"laser\s+(?:gun|blast|shot)s?|ray\s+guns?", ("laser",)),
@@ -1800,8 +2208,14 @@ def generate(
     for name, mods in analysed:
         category = _BY_NAME.get(name, _TEXTURE)
         index = _CATEGORIES.index(category) if category in _CATEGORIES else len(_CATEGORIES)
-        ctx = _Context(text, sr, n + crossfade, np.random.default_rng([base_seed, index]), mods,
-                       float(influence))
+        ctx = _Context(
+            text,
+            sr,
+            n + crossfade,
+            np.random.default_rng([base_seed, index]),
+            mods,
+            float(influence),
+        )
         layer = category.render(ctx)
         if category.bed:
             layer = _limit_crest(layer, 6.0)

@@ -34,7 +34,7 @@ const browser = await chromium.launch({
 const results = [];
 try {
   // Tall enough that a whole run form fits in one screenshot (the form scrolls inside the page).
-  const context = await browser.newContext({ viewport: { width: 1400, height: 2200 } });
+  const context = await browser.newContext({ viewport: { width: 1400, height: 3000 } });
   for (const spec of pages) {
     const page = await context.newPage();
     let found = true;

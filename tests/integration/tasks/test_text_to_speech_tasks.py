@@ -13,10 +13,8 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from prefect_elevenlabs import ElevenLabsCredentials
-from prefect_elevenlabs.client import is_retryable
 from prefect_elevenlabs.errors import (
     ConfigurationError,
-    ElevenLabsError,
     NotFoundError,
     ServerError,
 )
@@ -29,7 +27,6 @@ from prefect_elevenlabs.tasks import (
 )
 from prefect_elevenlabs.tasks import text_to_speech as tts_module_task
 from prefect_elevenlabs.tasks._policy import retry_unless_permanent
-from prefect_elevenlabs.tasks.media import outputs_cache
 
 from .conftest import (
     FAST_VOICE,
@@ -63,33 +60,9 @@ def lower_text_limit(monkeypatch: pytest.MonkeyPatch, base_url: str, limit: int)
     monkeypatch.setitem(tts_module()._limits, (base_url, MODEL), limit)
 
 
-# The shipped policy (_policy._OutputsPresent) keys a result by whether its file existed
-# *before* the run, so the first result lands under a throw-away key and the first re-run
-# misses. ``outputs_cache`` keeps one key and expires the record when the file is gone; the
-# "fixed" cases run the same task with it to show the intended behaviour.
-SHIPPED_POLICY_BUG = (
-    "generation_cache stores the first result under a 'missing-<uuid>' key, so the first "
-    "re-run misses; replace _OutputsPresent with media.OutputsPresentCache"
-)
-
-
-def with_output_cache(task, kind: str):
-    return task.with_options(
-        cache_policy=outputs_cache(lambda inputs: [tts_module()._expected_uri(inputs, kind)])
-    )
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("shipped", marks=pytest.mark.xfail(strict=True, reason=SHIPPED_POLICY_BUG)),
-        "fixed",
-    ]
-)
-def speech_task(request):
-    """text_to_speech as shipped, and with the proposed cache policy."""
-    return text_to_speech if request.param == "shipped" else with_output_cache(
-        text_to_speech, "speech"
-    )
+@pytest.fixture
+def speech_task():
+    return text_to_speech
 
 
 async def test_speech_is_real_and_a_rerun_is_cached_with_no_characters_billed(
@@ -237,32 +210,9 @@ async def test_unknown_voice_fails_after_one_attempt(engine, tmp_path):
     assert not list(Path(tmp_path).glob("*.mp3"))
 
 
-SHIPPED_RETRY_BUG = (
-    "retry_unless_permanent calls state.result(), which returns an unawaited coroutine inside "
-    "an async task, so nothing is raised and no retry happens; use state.result(_sync=True)"
-)
-
-
-def retry_rule_as_proposed(task, task_run, state) -> bool:
-    """retry_unless_permanent with the exception read synchronously, as proposed."""
-    try:
-        state.result(_sync=True)
-    except ElevenLabsError as error:
-        return is_retryable(error)
-    except Exception:
-        return True
-    return False
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("shipped", marks=pytest.mark.xfail(strict=True, reason=SHIPPED_RETRY_BUG)),
-        "fixed",
-    ]
-)
-def retry_rule(request):
-    """The retry condition as shipped, and as proposed."""
-    return retry_unless_permanent if request.param == "shipped" else retry_rule_as_proposed
+@pytest.fixture
+def retry_rule():
+    return retry_unless_permanent
 
 
 async def test_server_faults_are_retried_visibly_until_the_server_recovers(
