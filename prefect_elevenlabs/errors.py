@@ -8,7 +8,7 @@ means different things (``quota_exceeded`` arrives as 401 on some accounts and 4
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -116,7 +116,37 @@ class AuthenticationError(ElevenLabsError):
 
 
 class QuotaExceededError(ElevenLabsError):
-    """The account has no credits left for this request; retrying will not help."""
+    """The account has no credits left for this request; retrying will not help.
+
+    Raised by a batch flow that ran out of credits mid-batch, it also says what the batch got
+    done: ``completed`` and ``missing`` list item ids, ``output_dir`` is where the completed
+    items' files are, and ``summary`` is the flow's full ``RunSummary``. All four are empty
+    when a single call was refused.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        completed: Sequence[str] = (),
+        missing: Sequence[str] = (),
+        output_dir: str | None = None,
+        summary: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.completed = list(completed)
+        self.missing = list(missing)
+        self.output_dir = output_dir
+        self.summary = summary
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            "completed": self.completed,
+            "missing": self.missing,
+            "output_dir": self.output_dir,
+            "summary": self.summary,
+        }
 
 
 class PermissionDeniedError(ElevenLabsError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob as _glob
 import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -12,6 +13,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 from prefect.futures import PrefectFuture, as_completed
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+from prefect.transactions import CommitMode, atransaction
 
 from ..blocks import ElevenLabsCredentials
 from ..errors import ConfigurationError
@@ -65,28 +67,67 @@ def resolve_credentials(credentials: ElevenLabsCredentials | None) -> ElevenLabs
     return loaded
 
 
-def submit_bounded(
-    starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int
-) -> Iterator[tuple[int, PrefectFuture[Any]]]:
-    """Starts items with at most ``limit`` in flight; yields ``(index, future)`` as each ends.
+class BoundedSubmission:
+    """A batch started with at most ``limit`` items in flight; iterate for ``(index, future)``.
 
     Each element of ``starts`` submits one item and returns its future. Items beyond the limit
     wait until an earlier one finishes, so a batch of thousands never floods the task runner.
+    Iterating yields each item as it ends. :meth:`halt` stops starting new items, for a batch
+    that cannot go on (the account ran out of credits): the items in flight still finish and
+    are yielded, and :attr:`not_started` then names the items that never began.
     """
-    if limit < 1:
-        raise ValueError(f"the concurrency limit must be 1 or more, got {limit}")
-    pending = list(enumerate(starts))
-    pending.reverse()
-    in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
-    while pending or in_flight:
-        while pending and len(in_flight) < limit:
-            index, start = pending.pop()
-            future = start()
-            in_flight[future.task_run_id] = (index, future)
-        done = next(iter(as_completed([f for _, f in in_flight.values()])))
-        # Pins the final state on the future; otherwise .state asks the API, which may lag.
-        done.wait()
-        yield in_flight.pop(done.task_run_id)
+
+    def __init__(self, starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"the concurrency limit must be 1 or more, got {limit}")
+        self._pending: deque[tuple[int, Callable[[], PrefectFuture[Any]]]] = deque(
+            enumerate(starts)
+        )
+        self._limit = limit
+        self._halted = False
+        self._in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
+
+    def halt(self) -> None:
+        """Starts no further item; those in flight still run to their end."""
+        self._halted = True
+
+    @property
+    def halted(self) -> bool:
+        """Whether :meth:`halt` was called."""
+        return self._halted
+
+    @property
+    def in_flight(self) -> int:
+        """Items started and not yet yielded."""
+        return len(self._in_flight)
+
+    @property
+    def not_started(self) -> list[int]:
+        """Indexes of the items not started (yet, or ever once halted), in order."""
+        return [index for index, _ in self._pending]
+
+    def __iter__(self) -> Iterator[tuple[int, PrefectFuture[Any]]]:
+        while self._in_flight or (self._pending and not self._halted):
+            # Refilling happens only when the consumer asks for the next item, so a halt()
+            # called while handling one item takes effect before anything else starts.
+            while self._pending and not self._halted and len(self._in_flight) < self._limit:
+                index, start = self._pending.popleft()
+                future = start()
+                self._in_flight[future.task_run_id] = (index, future)
+            done = next(iter(as_completed([f for _, f in self._in_flight.values()])))
+            # Pins the final state on the future; otherwise .state asks the API, which may lag.
+            done.wait()
+            yield self._in_flight.pop(done.task_run_id)
+
+
+def submit_bounded(
+    starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int
+) -> BoundedSubmission:
+    """Starts items with at most ``limit`` in flight; iterating yields ``(index, future)``.
+
+    See :class:`BoundedSubmission`, which this returns, for stopping a batch part-way.
+    """
+    return BoundedSubmission(starts, limit)
 
 
 def result_of(future: PrefectFuture[Any]) -> Any:
@@ -107,9 +148,16 @@ def outcome_of(future: PrefectFuture[Any]) -> tuple[Any, BaseException | str | N
 
 
 async def call_task(task: Any, *args: Any, **kwargs: Any) -> tuple[Any, bool]:
-    """Awaits an async task from inside another task; returns ``(result, answered_from_cache)``."""
-    state = await task(*args, return_state=True, **kwargs)
-    return await state.aresult(), state.name == "Cached"
+    """Awaits an async task from inside another task; returns ``(result, answered_from_cache)``.
+
+    The nested task's cache record is written the moment it completes. By default Prefect
+    leaves a nested task's record to the enclosing task's transaction, which writes it only when
+    the outer task completes and drops it when the outer task fails or its process dies; the
+    credits spent on a generation would then be spent again by the next run.
+    """
+    async with atransaction(commit_mode=CommitMode.EAGER):
+        state = await task(*args, return_state=True, **kwargs)
+        return await state.aresult(), state.name == "Cached"
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
 from ..blocks import ElevenLabsCredentials
-from ..errors import InvalidRequestError, MediaError
+from ..errors import InvalidRequestError, MediaError, QuotaExceededError
 from ..media import concat, ffmpeg_binary, probe
 from ..results import AudioAsset
 from ..tasks import _audio, _storage
@@ -260,7 +260,10 @@ def narrate(
     ``target_lufs`` and written as ``<id>.<ext>`` in ``output_dir``. The raw speech is kept in
     ``output_dir/.work`` and cached by Prefect, so a re-run spends no characters and a resumed
     batch only speaks what is missing. A failed script does not stop the others; the run fails
-    at the end naming them. A progress artifact advances as scripts finish.
+    at the end naming them (``ItemsFailedError``). Running out of credits does stop the batch:
+    no further script starts, those in flight finish, and the run raises
+    ``QuotaExceededError`` listing what completed and what did not (``completed``,
+    ``missing``, ``summary``). A progress artifact advances as scripts finish.
 
     With ``chapters=True`` a Markdown script is split at its headings: one file per heading
     (``<id>-01.mp3`` ...) plus ``<id>.mp3`` joining them with ID3 chapter markers (for
@@ -341,7 +344,9 @@ def narrate(
         for plan in plans
     ]
     outcomes: list[ItemOutcome | None] = [None] * len(plans)
-    for done, (index, future) in enumerate(submit_bounded(starts, max_concurrency), start=1):
+    batch = submit_bounded(starts, max_concurrency)
+    quota_error: QuotaExceededError | None = None
+    for done, (index, future) in enumerate(batch, start=1):
         plan = plans[index]
         outcome, error = outcome_of(future)
         if outcome is not None:
@@ -358,8 +363,22 @@ def narrate(
             reason = describe_error(error) if isinstance(error, BaseException) else str(error)
             outcome = ItemOutcome(id=plan.id, status="failed", error=reason)
             logger.error("[%d/%d] %s failed: %s", done, len(plans), plan.id, reason)
+            if isinstance(error, QuotaExceededError) and quota_error is None:
+                # Every further script would be refused too: start none, let those in
+                # flight end (each has made its one attempt), then report what is missing.
+                quota_error = error
+                batch.halt()
+                logger.error(
+                    "the account's credits ran out: starting no more scripts, waiting for the "
+                    "%d in flight",
+                    batch.in_flight,
+                )
         outcomes[index] = outcome
         progress.advance(description=f"{done} of {len(plans)} scripts done (last: {plan.id})")
+    for index in batch.not_started:
+        outcomes[index] = ItemOutcome(
+            id=plans[index].id, status="skipped", error=_NOT_STARTED_FOR_QUOTA
+        )
 
     summary = RunSummary(
         flow="narrate", output_dir=out.uri_of(""), items=[o for o in outcomes if o is not None]
@@ -370,4 +389,32 @@ def narrate(
     publish_summary(summary, key="narration-summary", title="Narration")
     publish_usage(assets, key="narration-usage")
     publish_outputs(summary.outputs, key="narration-outputs")
+    if quota_error is not None:
+        raise _quota_ran_out(summary, quota_error)
     return raise_for_failures(summary, "scripts")
+
+
+_NOT_STARTED_FOR_QUOTA = "not started: the account's credits ran out during the batch"
+
+
+def _quota_ran_out(summary: RunSummary, cause: QuotaExceededError) -> QuotaExceededError:
+    """The error ending a batch that ran out of credits: what is done, where, what is not."""
+    completed = [item.id for item in summary.succeeded]
+    missing = [item.id for item in summary.items if item.status != "completed"]
+    message = (
+        f"the account ran out of credits mid-batch: {len(completed)} of {len(summary.items)} "
+        f"scripts completed, their files are in {summary.output_dir}; {len(missing)} not done: "
+        f"{', '.join(missing)}. Add credits (or raise the quota) and run the same batch again: "
+        f"completed scripts are not generated again. First refusal: {cause.message}"
+    )
+    return QuotaExceededError(
+        message,
+        completed=completed,
+        missing=missing,
+        output_dir=summary.output_dir,
+        summary=summary,
+        status_code=cause.status_code,
+        status=cause.status,
+        request_id=cause.request_id,
+        body=cause.body,
+    )
