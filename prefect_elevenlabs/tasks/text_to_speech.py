@@ -238,6 +238,41 @@ def _asset(
     )
 
 
+def _plan(
+    kind: str,
+    text: str,
+    voice_id: str,
+    model_id: str,
+    output_format: str,
+    voice_settings: Any,
+    language_code: str | None,
+    seed: int | None,
+    output_dir: str | os.PathLike[str] | None,
+    filename: str | None,
+) -> tuple[str, _storage.OutputDir, dict[str, Any]]:
+    """Checks the text; returns the output's name, its folder and the request options."""
+    _check_text(text)
+    name = speech_file_name(
+        text,
+        voice_id=voice_id,
+        model_id=model_id,
+        output_format=output_format,
+        voice_settings=voice_settings,
+        language_code=language_code,
+        seed=seed,
+        filename=filename,
+        kind=kind,
+    )
+    options = {
+        "model_id": model_id,
+        "output_format": output_format,
+        "voice_settings": _settings_dict(voice_settings),
+        "language_code": language_code,
+        "seed": seed,
+    }
+    return name, _storage.OutputDir(output_dir), options
+
+
 async def generate_speech(
     text: str,
     credentials: ElevenLabsCredentials,
@@ -253,27 +288,19 @@ async def generate_speech(
     with_timestamps: bool = False,
 ) -> AudioAsset | SpeechWithTimestamps:
     """Speaks ``text`` of any length into one file; the engine behind the speech tasks."""
-    _check_text(text)
     kind = "timestamps" if with_timestamps else "speech"
-    name = speech_file_name(
+    name, target, options = _plan(
+        kind,
         text,
-        voice_id=voice_id,
-        model_id=model_id,
-        output_format=output_format,
-        voice_settings=voice_settings,
-        language_code=language_code,
-        seed=seed,
-        filename=filename,
-        kind=kind,
+        voice_id,
+        model_id,
+        output_format,
+        voice_settings,
+        language_code,
+        seed,
+        output_dir,
+        filename,
     )
-    target = _storage.OutputDir(output_dir)
-    options = {
-        "model_id": model_id,
-        "output_format": output_format,
-        "voice_settings": _settings_dict(voice_settings),
-        "language_code": language_code,
-        "seed": seed,
-    }
     async with api_call(credentials) as client:
         chunks = split_text(text, await text_limit(client, model_id))
         if len(chunks) > 1:
@@ -348,18 +375,8 @@ async def text_to_speech(
             return text_to_speech("Hello from Prefect.", ElevenLabsCredentials(base_url="local"))
         ```
     """
-    result = await generate_speech(
-        text,
-        credentials,
-        voice_id=voice_id,
-        model_id=model_id,
-        output_format=output_format,
-        voice_settings=voice_settings,
-        language_code=language_code,
-        seed=seed,
-        output_dir=output_dir,
-        filename=filename,
-    )
+    # The task's parameters are generate_speech's; locals() holds exactly them at this point.
+    result = await generate_speech(**locals())
     assert isinstance(result, AudioAsset)
     return result
 
@@ -389,19 +406,7 @@ async def text_to_speech_with_timestamps(
         Path("speech.srt").write_text(speech.to_srt())
         ```
     """
-    result = await generate_speech(
-        text,
-        credentials,
-        voice_id=voice_id,
-        model_id=model_id,
-        output_format=output_format,
-        voice_settings=voice_settings,
-        language_code=language_code,
-        seed=seed,
-        output_dir=output_dir,
-        filename=filename,
-        with_timestamps=True,
-    )
+    result = await generate_speech(**locals(), with_timestamps=True)
     assert isinstance(result, SpeechWithTimestamps)
     return result
 
@@ -428,7 +433,6 @@ async def stream_text_to_speech(
         asset = await stream_text_to_speech("News.", credentials, output_format="pcm_16000")
         ```
     """
-    _check_text(text)
     if output_format.startswith("wav_"):
         raise InvalidRequestError(
             "streaming does not offer wav_* formats: "
@@ -436,25 +440,18 @@ async def stream_text_to_speech(
             status="invalid_output_format",
             param="output_format",
         )
-    name = speech_file_name(
+    name, target, options = _plan(
+        "stream",
         text,
-        voice_id=voice_id,
-        model_id=model_id,
-        output_format=output_format,
-        voice_settings=voice_settings,
-        language_code=language_code,
-        seed=seed,
-        filename=filename,
-        kind="stream",
+        voice_id,
+        model_id,
+        output_format,
+        voice_settings,
+        language_code,
+        seed,
+        output_dir,
+        filename,
     )
-    target = _storage.OutputDir(output_dir)
-    options = {
-        "model_id": model_id,
-        "output_format": output_format,
-        "voice_settings": _settings_dict(voice_settings),
-        "language_code": language_code,
-        "seed": seed,
-    }
     async with api_call(credentials) as client:
         chunks = split_text(text, await text_limit(client, model_id))
         speaker = _Speaker(client, voice_id, options)

@@ -25,9 +25,9 @@ class TestBlockStandards(BlockStandardTestSuite):
 
 
 def test_save_and_load_round_trip_keeps_the_secret():
-    ElevenLabsCredentials(
-        api_key=CANARY, base_url="http://127.0.0.1:8011", max_concurrency=2
-    ).save("round-trip", overwrite=True)
+    ElevenLabsCredentials(api_key=CANARY, base_url="http://127.0.0.1:8011", max_concurrency=2).save(
+        "round-trip", overwrite=True
+    )
     loaded = ElevenLabsCredentials.load("round-trip")
     assert loaded.api_key.get_secret_value() == CANARY
     assert loaded.base_url == "http://127.0.0.1:8011"

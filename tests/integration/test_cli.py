@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from prefect_elevenlabs.cli import app
 from prefect_elevenlabs.local.config import EngineConfig
 from prefect_elevenlabs.local.server import EngineHandle, start_in_thread
-from tests.integration.local.conftest import FAST_VOICE_ID, install_fast_voice
+from tests.integration.engines import FAST_VOICE_ID, install_fast_voice
 
 SAMPLE_CLIP = Path(__file__).parents[2] / "prefect_elevenlabs" / "assets" / "sample_clip.mp4"
 CLI = Path(sys.executable).with_name("prefect-elevenlabs")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ import httpx
 import pytest
 
 from prefect_elevenlabs import ElevenLabsCredentials
-from prefect_elevenlabs.local.config import EngineConfig
-from prefect_elevenlabs.local.server import EngineHandle, start_in_thread
-from tests.integration.local.conftest import install_fast_voice
+from prefect_elevenlabs.local.server import EngineHandle
+from tests.integration.engines import engine_factory
+from tests.integration.engines import fresh_credentials as engine_credentials
 
 SAMPLE_CLIP = Path(__file__).parents[3] / "prefect_elevenlabs" / "assets" / "sample_clip.mp4"
 SAMPLE_TEXT = (
@@ -47,19 +46,7 @@ def _embedded_engine_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 @pytest.fixture(scope="session")
 def make_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., EngineHandle]]:
     """Factory for engines with any :class:`EngineConfig` fields; all stop at session end."""
-    started: list[EngineHandle] = []
-
-    def start(**fields: Any) -> EngineHandle:
-        handle = start_in_thread(
-            EngineConfig(data_dir=tmp_path_factory.mktemp("flows-engine"), port=0, **fields)
-        )
-        install_fast_voice(handle)
-        started.append(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    yield from engine_factory(tmp_path_factory, "flows-engine")
 
 
 @pytest.fixture(scope="session")
@@ -70,8 +57,7 @@ def engine(make_engine: Callable[..., EngineHandle]) -> EngineHandle:
 
 def fresh_credentials(handle: EngineHandle, **fields: Any) -> ElevenLabsCredentials:
     """Credentials for ``handle`` with a key of their own, so their usage starts at zero."""
-    fields.setdefault("api_key", f"flows-{uuid.uuid4().hex[:12]}")
-    return ElevenLabsCredentials(base_url=handle.base_url, **fields)
+    return engine_credentials(handle, "flows", **fields)
 
 
 @pytest.fixture

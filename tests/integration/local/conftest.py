@@ -27,7 +27,6 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,36 +34,22 @@ import pytest
 import soundfile as sf
 from elevenlabs import AsyncElevenLabs, ElevenLabs
 
-from prefect_elevenlabs.local.config import EngineConfig
-from prefect_elevenlabs.local.server import EngineHandle, start_in_thread
-from prefect_elevenlabs.local.state import EngineState, StoredVoice
+from prefect_elevenlabs.local.server import EngineHandle
+from tests.integration.engines import (  # noqa: F401  (re-exported for the route tests)
+    FAST_VOICE_ID,
+    engine_factory,
+    install_fast_voice,
+)
 
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
 ERIC = "cjVigY5qzO86Huf0OWal"
 
-FAST_VOICE_ID = "fastEspeakTestVoice"
 FAST_TTS: dict[str, Any] = {
     "text": "Hi there.",
     "model_id": "eleven_multilingual_v2",
     "output_format": "pcm_16000",
 }
 """Arguments (after the voice id) of a cheap ``text_to_speech.convert`` call."""
-
-
-def install_fast_voice(handle: EngineHandle) -> str:
-    """Store :data:`FAST_VOICE_ID` (espeak-ng, unshifted) in the engine; return its id."""
-    state: EngineState = handle.app.state.engine_state  # type: ignore[attr-defined]
-    state.add_voice(
-        StoredVoice(
-            voice_id=FAST_VOICE_ID,
-            name="Fast test voice",
-            category="cloned",
-            profile={"engine": "espeak", "espeak_voice": "en-us", "pitch_semitones": 0.0},
-            description="espeak-ng without pitch shift, for fast tests",
-            labels={"use_case": "tests"},
-        )
-    )
-    return FAST_VOICE_ID
 
 
 @dataclass
@@ -108,18 +93,7 @@ def async_sdk_for(
 @pytest.fixture(scope="session")
 def make_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., EngineHandle]]:
     """Factory starting engines with any :class:`EngineConfig` fields; stopped at session end."""
-    started: list[EngineHandle] = []
-
-    def start(**fields: Any) -> EngineHandle:
-        data_dir: Path = fields.pop("data_dir", None) or tmp_path_factory.mktemp("engine")
-        handle = start_in_thread(EngineConfig(data_dir=data_dir, port=0, **fields))
-        started.append(handle)
-        install_fast_voice(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    yield from engine_factory(tmp_path_factory, "engine")
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,9 +26,9 @@ import pytest
 import soundfile as sf
 
 from prefect_elevenlabs import ElevenLabsCredentials
-from prefect_elevenlabs.local.config import EngineConfig
-from prefect_elevenlabs.local.server import EngineHandle, start_in_thread
-from tests.integration.local.conftest import FAST_VOICE_ID, install_fast_voice
+from prefect_elevenlabs.local.server import EngineHandle
+from tests.integration.engines import FAST_VOICE_ID, engine_factory
+from tests.integration.engines import fresh_credentials as engine_credentials
 
 FAST_VOICE = FAST_VOICE_ID
 
@@ -50,18 +49,7 @@ SENTENCES = (
 @pytest.fixture(scope="session")
 def make_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., EngineHandle]]:
     """Factory for engines with any :class:`EngineConfig` fields; all stop at session end."""
-    started: list[EngineHandle] = []
-
-    def start(**fields: Any) -> EngineHandle:
-        data_dir = tmp_path_factory.mktemp("tasks-engine")
-        handle = start_in_thread(EngineConfig(data_dir=data_dir, port=0, **fields))
-        started.append(handle)
-        install_fast_voice(handle)
-        return handle
-
-    yield start
-    for handle in started:
-        handle.stop()
+    yield from engine_factory(tmp_path_factory, "tasks-engine")
 
 
 @pytest.fixture(scope="session")
@@ -72,8 +60,7 @@ def engine(make_engine: Callable[..., EngineHandle]) -> EngineHandle:
 
 def fresh_credentials(handle: EngineHandle, **fields: Any) -> ElevenLabsCredentials:
     """Credentials for ``handle`` with a key of their own, so their usage starts at zero."""
-    fields.setdefault("api_key", f"test-{uuid.uuid4().hex[:12]}")
-    return ElevenLabsCredentials(base_url=handle.base_url, **fields)
+    return engine_credentials(handle, "test", **fields)
 
 
 @pytest.fixture
@@ -229,8 +216,10 @@ def material(engine: EngineHandle, tmp_path_factory: pytest.TempPathFactory) -> 
     two_voices = root / "two_voices.wav"
     ffmpeg("-f", "concat", "-safe", "0", "-i", str(pair), "-c:a", "pcm_s16le", str(two_voices))
     french = speak(
-        engine, "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.",
-        root / "french.wav", language_code="fr",
+        engine,
+        "Bonjour, je m'appelle Marie et j'habite à Paris depuis dix ans.",
+        root / "french.wav",
+        language_code="fr",
     )
     return {**clips, "silence": silence, "paused": paused, "video": video,
             "two_voices": two_voices, "french": french, "short_video": short_video}  # fmt: skip
