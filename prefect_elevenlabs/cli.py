@@ -196,8 +196,8 @@ def _run(call: Callable[[], T]) -> T:
     """Runs a flow, turning our typed errors into a message and an exit code."""
     from prefect.exceptions import ParameterTypeError
 
-    from .errors import ConfigurationError, ElevenLabsError
-    from .flows import ItemsFailedError, ScriptError
+    from .errors import ConfigurationError, ElevenLabsError, QuotaExceededError
+    from .flows import ItemsFailedError, RunSummary, ScriptError
 
     try:
         with _terminal_logs(_State.verbose):
@@ -209,6 +209,10 @@ def _run(call: Callable[[], T]) -> T:
         raise _fail(str(exc), USAGE_ERROR) from None
     except ParameterTypeError as exc:
         raise _fail(str(exc), USAGE_ERROR) from None
+    except QuotaExceededError as exc:
+        if isinstance(exc.summary, RunSummary):  # a batch that ran out part-way
+            _print_summary(exc.summary)
+        raise _fail(str(exc), FAILED) from None
     except ElevenLabsError as exc:
         raise _fail(str(exc), FAILED) from None
     except KeyboardInterrupt:

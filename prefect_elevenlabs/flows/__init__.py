@@ -12,7 +12,10 @@ use ``await asyncio.to_thread(flow, ...)``) and run their tasks on a thread pool
 
 Batch flows return a :class:`RunSummary` with one :class:`ItemOutcome` per item; when items
 failed, the others still finish and the flow then raises :class:`ItemsFailedError` naming them
-(its ``summary`` holds everything).
+(its ``summary`` holds everything). When the account runs out of credits part-way, a batch
+starts nothing more, lets the items in flight end and raises
+:class:`~prefect_elevenlabs.errors.QuotaExceededError` whose ``completed``, ``missing`` and
+``summary`` say what is done; a re-run with more credits generates only what is missing.
 
 Example:
     ```python

@@ -16,8 +16,9 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.transactions import CommitMode, atransaction
 
 from ..blocks import ElevenLabsCredentials
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, QuotaExceededError
 from ..tasks._policy import run_logger
+from ._summary import NOT_STARTED_FOR_QUOTA, ItemOutcome
 
 CREDENTIALS_BLOCK_ENV = "ELEVENLABS_CREDENTIALS_BLOCK"
 """Names a saved ``ElevenLabsCredentials`` block that flows load when given no credentials."""
@@ -73,8 +74,10 @@ class BoundedSubmission:
     Each element of ``starts`` submits one item and returns its future. Items beyond the limit
     wait until an earlier one finishes, so a batch of thousands never floods the task runner.
     Iterating yields each item as it ends. :meth:`halt` stops starting new items, for a batch
-    that cannot go on (the account ran out of credits): the items in flight still finish and
-    are yielded, and :attr:`not_started` then names the items that never began.
+    that cannot go on: the items in flight still finish and are yielded, and
+    :attr:`not_started` then names the items that never began. An item refused because the
+    account ran out of credits halts the batch by itself (every further item would be refused
+    too), and :attr:`stopped_by` keeps that error.
     """
 
     def __init__(self, starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int) -> None:
@@ -86,6 +89,7 @@ class BoundedSubmission:
         self._limit = limit
         self._halted = False
         self._in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
+        self.stopped_by: QuotaExceededError | None = None
 
     def halt(self) -> None:
         """Starts no further item; those in flight still run to their end."""
@@ -106,6 +110,27 @@ class BoundedSubmission:
         """Indexes of the items not started (yet, or ever once halted), in order."""
         return [index for index, _ in self._pending]
 
+    def skipped(self, ids: Sequence[str]) -> list[tuple[int, ItemOutcome]]:
+        """Outcomes for the items never started, by index, given every item's id."""
+        reason = NOT_STARTED_FOR_QUOTA if self.stopped_by is not None else "not started"
+        return [
+            (index, ItemOutcome(id=ids[index], status="skipped", error=reason))
+            for index in self.not_started
+        ]
+
+    def _halt_when_out_of_credits(self, done: PrefectFuture[Any]) -> None:
+        if self.stopped_by is not None or not done.state.is_failed():
+            return
+        error = done.result(raise_on_failure=False)
+        if isinstance(error, QuotaExceededError):
+            self.stopped_by = error
+            self.halt()
+            run_logger().error(
+                "the account's credits ran out: starting no more items, waiting for the %d "
+                "in flight",
+                len(self._in_flight) - 1,
+            )
+
     def __iter__(self) -> Iterator[tuple[int, PrefectFuture[Any]]]:
         while self._in_flight or (self._pending and not self._halted):
             # Refilling happens only when the consumer asks for the next item, so a halt()
@@ -117,6 +142,7 @@ class BoundedSubmission:
             done = next(iter(as_completed([f for _, f in self._in_flight.values()])))
             # Pins the final state on the future; otherwise .state asks the API, which may lag.
             done.wait()
+            self._halt_when_out_of_credits(done)
             yield self._in_flight.pop(done.task_run_id)
 
 

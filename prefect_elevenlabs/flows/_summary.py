@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from ..errors import QuotaExceededError
+
 ItemStatus = Literal["completed", "failed", "skipped"]
 
 
@@ -106,8 +108,17 @@ class ItemsFailedError(Exception):
         return cls("\n".join(lines), summary)
 
 
-def raise_for_failures(summary: RunSummary, what: str = "items") -> RunSummary:
-    """Returns ``summary`` when every item completed, else raises :class:`ItemsFailedError`."""
+def raise_for_failures(
+    summary: RunSummary, what: str = "items", stopped_by: QuotaExceededError | None = None
+) -> RunSummary:
+    """Returns ``summary`` when every item completed, else raises :class:`ItemsFailedError`.
+
+    A batch ``stopped_by`` the account running out of credits raises
+    :class:`~prefect_elevenlabs.errors.QuotaExceededError` instead, listing what is done and
+    what is not.
+    """
+    if stopped_by is not None:
+        raise quota_ran_out(summary, stopped_by, what)
     if summary.failed:
         raise ItemsFailedError.from_summary(summary, what)
     return summary
@@ -119,3 +130,35 @@ def describe_error(exc: BaseException) -> str:
     first = text.splitlines()[0] if text else type(exc).__name__
     known = type(exc).__module__.startswith("prefect_elevenlabs")
     return first if known else f"{type(exc).__name__}: {first}"
+
+
+NOT_STARTED_FOR_QUOTA = "not started: the account's credits ran out during the batch"
+_MISSING_LISTED = 100  # ids named in the message; a batch of thousands would flood the logs
+
+
+def quota_ran_out(
+    summary: RunSummary, cause: QuotaExceededError, what: str = "items"
+) -> QuotaExceededError:
+    """The error ending a batch that ran out of credits: what is done, where, what is not."""
+    completed = [item.id for item in summary.succeeded]
+    missing = [item.id for item in summary.items if item.status != "completed"]
+    listed = ", ".join(missing[:_MISSING_LISTED])
+    if len(missing) > _MISSING_LISTED:
+        listed += f" and {len(missing) - _MISSING_LISTED} more (the error's .missing has all)"
+    message = (
+        f"the account ran out of credits mid-batch: {len(completed)} of {len(summary.items)} "
+        f"{what} completed, their files are in {summary.output_dir}; {len(missing)} not done: "
+        f"{listed}. Add credits (or raise the quota) and run the same batch again: completed "
+        f"{what} are not generated again. First refusal: {cause.message}"
+    )
+    return QuotaExceededError(
+        message,
+        completed=completed,
+        missing=missing,
+        output_dir=summary.output_dir,
+        summary=summary,
+        status_code=cause.status_code,
+        status=cause.status,
+        request_id=cause.request_id,
+        body=cause.body,
+    )

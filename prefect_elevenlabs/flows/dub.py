@@ -31,7 +31,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .. import subtitles
 from ..blocks import ElevenLabsCredentials
-from ..errors import InvalidRequestError, MediaError, NotFoundError
+from ..errors import InvalidRequestError, MediaError, NotFoundError, QuotaExceededError
 from ..media import MediaInfo, ffmpeg_binary
 from ..results import AudioAsset, TimedWord, Transcript, VoiceInfo
 from ..tasks import _storage
@@ -63,7 +63,13 @@ from ._runtime import (
     submit_bounded,
     task_runner,
 )
-from ._summary import ItemOutcome, RunSummary, describe_error, raise_for_failures
+from ._summary import (
+    NOT_STARTED_FOR_QUOTA,
+    ItemOutcome,
+    RunSummary,
+    describe_error,
+    raise_for_failures,
+)
 from .transcribe import write_transcript
 
 __all__ = [
@@ -598,7 +604,7 @@ def dub(
     if not info.has_audio:
         raise MediaError(f"{media} has no audio to dub", status="unsupported_media")
     if strategy == "dubbing_api":
-        summary = _dub_with_service(
+        summary, stopped_by = _dub_with_service(
             media,
             info,
             stem,
@@ -611,7 +617,7 @@ def dub(
             max_concurrency,
         )
     elif strategy == "compose":
-        summary = _compose(
+        summary, stopped_by = _compose(
             media=media,
             info=info,
             stem=stem,
@@ -638,7 +644,7 @@ def dub(
         [AudioAsset.model_validate(a) for i in summary.items for a in i.details.get("speech", [])],
         key="dubbing-usage",
     )
-    return raise_for_failures(summary, "languages")
+    return raise_for_failures(summary, "languages", stopped_by=stopped_by)
 
 
 def _failed(language: str, error: BaseException | str | None) -> ItemOutcome:
@@ -658,7 +664,7 @@ def _dub_with_service(
     output_dir: str,
     formats: list[Literal["srt", "vtt"]],
     max_concurrency: int,
-) -> RunSummary:
+) -> tuple[RunSummary, QuotaExceededError | None]:
     starts = [
         (
             lambda lang=lang: dub_with_service.submit(
@@ -668,16 +674,20 @@ def _dub_with_service(
         for lang in languages
     ]
     outcomes: dict[str, ItemOutcome] = {}
-    for index, future in submit_bounded(starts, max_concurrency):
+    batch = submit_bounded(starts, max_concurrency)
+    for index, future in batch:
         outcome, error = outcome_of(future)
         outcomes[languages[index]] = outcome or _failed(languages[index], error)
         if outcome is not None:
             run_logger().info("%s -> %s", languages[index], ", ".join(outcome.outputs))
-    return RunSummary(
+    for index, skipped in batch.skipped(languages):
+        outcomes[languages[index]] = skipped
+    summary = RunSummary(
         flow="dub",
         output_dir=_storage.OutputDir(output_dir).uri_of(""),
         items=[outcomes[lang] for lang in languages],
     )
+    return summary, batch.stopped_by
 
 
 def _translator_for(translator: Any, credentials: ElevenLabsCredentials) -> tuple[Translator, str]:
@@ -729,7 +739,7 @@ def _compose(
     output_dir: str,
     max_concurrency: int,
     credentials: ElevenLabsCredentials,
-) -> RunSummary:
+) -> tuple[RunSummary, QuotaExceededError | None]:
     logger = run_logger()
     unknown = sorted({e.language for e in edits} - set(languages))
     if unknown:
@@ -816,7 +826,8 @@ def _compose(
     ]
     voiced: dict[str, list[VoicedSegment]] = {lang: [] for lang in planned}
     problems: dict[str, list[str]] = {lang: [] for lang in planned}
-    for index, future in submit_bounded(starts, max_concurrency):
+    segments_batch = submit_bounded(starts, max_concurrency)
+    for index, future in segments_batch:
         lang, seg, _ = jobs[index]
         result, error = outcome_of(future)
         if result is None:
@@ -824,6 +835,9 @@ def _compose(
             problems[lang].append(f"segment {seg.index}: {reason}")
         else:
             voiced[lang].append(result)
+    for index in segments_batch.not_started:
+        lang, seg, _ = jobs[index]
+        problems[lang].append(f"segment {seg.index}: {NOT_STARTED_FOR_QUOTA}")
     try:
         background_uri = result_of(background).uri
     except Exception as exc:
@@ -858,12 +872,13 @@ def _compose(
         outcomes[lang] = outcome or _failed(lang, error)
         if outcome is not None:
             logger.info("%s -> %s", lang, ", ".join(outcome.outputs))
-    return RunSummary(
+    summary = RunSummary(
         flow="dub",
         output_dir=out.uri_of(""),
         items=[outcomes[lang] for lang in languages],
         artifacts=[out.uri_of(f"{stem}.transcript.json")],
     )
+    return summary, segments_batch.stopped_by
 
 
 async def _voice_exists(credentials: ElevenLabsCredentials, voice_id: str) -> bool:

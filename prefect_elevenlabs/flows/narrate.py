@@ -16,7 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 
 from ..blocks import ElevenLabsCredentials
-from ..errors import InvalidRequestError, MediaError, QuotaExceededError
+from ..errors import InvalidRequestError, MediaError
 from ..media import concat, ffmpeg_binary, probe
 from ..results import AudioAsset
 from ..tasks import _audio, _storage
@@ -289,6 +289,12 @@ def narrate(
     Returns:
         A summary with each script's status, files, characters and duration.
 
+    Raises:
+        QuotaExceededError: The plan cannot pay for the batch (before anything starts), or its
+            credits ran out mid-batch (``completed``, ``missing`` and ``summary`` say where it
+            stopped).
+        ItemsFailedError: Some scripts failed for other reasons; the rest were written.
+
     Example:
         ```python
         from prefect_elevenlabs import ElevenLabsCredentials
@@ -345,7 +351,6 @@ def narrate(
     ]
     outcomes: list[ItemOutcome | None] = [None] * len(plans)
     batch = submit_bounded(starts, max_concurrency)
-    quota_error: QuotaExceededError | None = None
     for done, (index, future) in enumerate(batch, start=1):
         plan = plans[index]
         outcome, error = outcome_of(future)
@@ -363,22 +368,10 @@ def narrate(
             reason = describe_error(error) if isinstance(error, BaseException) else str(error)
             outcome = ItemOutcome(id=plan.id, status="failed", error=reason)
             logger.error("[%d/%d] %s failed: %s", done, len(plans), plan.id, reason)
-            if isinstance(error, QuotaExceededError) and quota_error is None:
-                # Every further script would be refused too: start none, let those in
-                # flight end (each has made its one attempt), then report what is missing.
-                quota_error = error
-                batch.halt()
-                logger.error(
-                    "the account's credits ran out: starting no more scripts, waiting for the "
-                    "%d in flight",
-                    batch.in_flight,
-                )
         outcomes[index] = outcome
         progress.advance(description=f"{done} of {len(plans)} scripts done (last: {plan.id})")
-    for index in batch.not_started:
-        outcomes[index] = ItemOutcome(
-            id=plans[index].id, status="skipped", error=_NOT_STARTED_FOR_QUOTA
-        )
+    for index, skipped in batch.skipped([plan.id for plan in plans]):
+        outcomes[index] = skipped
 
     summary = RunSummary(
         flow="narrate", output_dir=out.uri_of(""), items=[o for o in outcomes if o is not None]
@@ -389,32 +382,4 @@ def narrate(
     publish_summary(summary, key="narration-summary", title="Narration")
     publish_usage(assets, key="narration-usage")
     publish_outputs(summary.outputs, key="narration-outputs")
-    if quota_error is not None:
-        raise _quota_ran_out(summary, quota_error)
-    return raise_for_failures(summary, "scripts")
-
-
-_NOT_STARTED_FOR_QUOTA = "not started: the account's credits ran out during the batch"
-
-
-def _quota_ran_out(summary: RunSummary, cause: QuotaExceededError) -> QuotaExceededError:
-    """The error ending a batch that ran out of credits: what is done, where, what is not."""
-    completed = [item.id for item in summary.succeeded]
-    missing = [item.id for item in summary.items if item.status != "completed"]
-    message = (
-        f"the account ran out of credits mid-batch: {len(completed)} of {len(summary.items)} "
-        f"scripts completed, their files are in {summary.output_dir}; {len(missing)} not done: "
-        f"{', '.join(missing)}. Add credits (or raise the quota) and run the same batch again: "
-        f"completed scripts are not generated again. First refusal: {cause.message}"
-    )
-    return QuotaExceededError(
-        message,
-        completed=completed,
-        missing=missing,
-        output_dir=summary.output_dir,
-        summary=summary,
-        status_code=cause.status_code,
-        status=cause.status,
-        request_id=cause.request_id,
-        body=cause.body,
-    )
+    return raise_for_failures(summary, "scripts", stopped_by=batch.stopped_by)

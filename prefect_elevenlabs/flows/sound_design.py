@@ -196,7 +196,8 @@ def sound_design(
     starts = [lambda k=k, i=i, b=b: start(k, i, b) for k, i, b in briefs]
     outcomes: list[ItemOutcome | None] = [None] * len(briefs)
     assets: list[AudioAsset] = []
-    for done, (index, future) in enumerate(submit_bounded(starts, max_concurrency), start=1):
+    batch = submit_bounded(starts, max_concurrency)
+    for done, (index, future) in enumerate(batch, start=1):
         kind, item_id, brief = briefs[index]
         asset, error = outcome_of(future)
         if asset is None:
@@ -225,6 +226,8 @@ def sound_design(
             asset.duration_s or 0.0,
         )
 
+    for index, skipped in batch.skipped([item_id for _, item_id, _ in briefs]):
+        outcomes[index] = skipped
     items = [o for o in outcomes if o is not None]
     index_uri = _write_index(out, items, briefs)
     summary = RunSummary(
@@ -233,7 +236,7 @@ def sound_design(
     publish_summary(summary, key="sound-design-summary", title="Sound design")
     publish_outputs(summary.outputs, key="sound-design-outputs")
     publish_usage(assets, key="sound-design-usage")
-    return raise_for_failures(summary, "briefs")
+    return raise_for_failures(summary, "briefs", stopped_by=batch.stopped_by)
 
 
 def _write_index(

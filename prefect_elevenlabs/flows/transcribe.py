@@ -182,7 +182,8 @@ def transcribe(
         )
         for uri, stem in zip(readable, stems, strict=True)
     ]
-    for done, (index, future) in enumerate(submit_bounded(starts, max_concurrency), start=1):
+    batch = submit_bounded(starts, max_concurrency)
+    for done, (index, future) in enumerate(batch, start=1):
         uri = readable[index]
         outcome, error = outcome_of(future)
         if outcome is None:
@@ -201,6 +202,8 @@ def transcribe(
                 ", cached" if outcome.details.get("cached") else "",
             )
         outcomes[uri] = outcome
+    for index, skipped in batch.skipped(readable):
+        outcomes[readable[index]] = skipped
 
     summary = RunSummary(
         flow="transcribe",
@@ -210,7 +213,7 @@ def transcribe(
     publish_summary(summary, key="transcription-summary", title="Transcription")
     publish_outputs(summary.outputs, key="transcription-outputs")
     publish_usage(_usage(summary), key="transcription-usage")
-    return raise_for_failures(summary, "inputs")
+    return raise_for_failures(summary, "inputs", stopped_by=batch.stopped_by)
 
 
 def _usage(summary: RunSummary) -> list[Any]:

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import io
 import json
 import os
+import pickle
 import signal
 import socket
 import subprocess
@@ -26,7 +28,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -331,6 +333,20 @@ def run_narrate(
     return NarrateRun(summary, None, flow_run_id)
 
 
+@contextlib.contextmanager
+def results_in(folder: Path) -> Iterator[None]:
+    """Keeps Prefect's result storage (the task cache records) in ``folder`` for the block.
+
+    Each measurement owns its cache, so no figure depends on records left in the machine's
+    PREFECT_HOME by earlier runs, and the records a re-run finds are the ones its batch wrote.
+    """
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with temporary_settings(updates={PREFECT_LOCAL_STORAGE_PATH: folder}):
+        yield
+
+
 def task_reruns(flow_run_id: Any, name_prefix: str = "ElevenLabs text to speech") -> int:
     """Times Prefect ran a task of the flow run again after it failed (its retries)."""
     import asyncio
@@ -492,7 +508,10 @@ def measure_hostile_batch(
     ) as engine:
         credentials = credentials_for(engine.base_url, key)
         started = time.monotonic()
-        narrated = run_narrate(scripts, output_dir, credentials, max_concurrency=max_concurrency)
+        with results_in(work_dir / "results"):
+            narrated = run_narrate(
+                scripts, output_dir, credentials, max_concurrency=max_concurrency
+            )
         summary, error = narrated.summary, narrated.error
         seconds = time.monotonic() - started
         reruns = task_reruns(narrated.flow_run_id)
@@ -591,7 +610,13 @@ class QuotaRun:
     unaccounted: list[str]
     completed_undecodable: list[str]
     quota_refusals: int
-    refused_items: int
+    refused_items: list[str]
+    not_started: list[str]
+    output_dir: str
+    error_completed: list[str] | None
+    error_missing: list[str] | None
+    error_output_dir: str | None
+    error_lists_everything: bool
     rerun_error: str | None
     rerun_regenerated: list[str]
     rerun_billed: int
@@ -617,6 +642,15 @@ class QuotaRun:
                 f"{self.flow_concurrency} in flight: the batch went on after the quota "
                 "ran out"
             )
+        if self.quota_refusals != len(self.refused_items):
+            found.append(
+                f"{self.quota_refusals} quota refusals for {len(self.refused_items)} scripts "
+                "refused: a quota error was retried"
+            )
+        if self.is_quota_error and not self.error_reports_the_batch():
+            found.append(
+                "the quota error does not carry or name what completed, where, and what did not"
+            )
         if self.unaccounted or self.completed_undecodable:
             found.append(f"unaccounted {self.unaccounted}, bad {self.completed_undecodable}")
         if self.rerun_billed != self.rerun_expected or self.rerun_missing:
@@ -626,6 +660,18 @@ class QuotaRun:
                 f"generated for {len(self.not_completed)} missing)"
             )
         return found
+
+    def error_reports_the_batch(self) -> bool:
+        """Whether the error's attributes and message match the batch's outcomes."""
+        return (
+            self.error_completed is not None
+            and self.error_missing is not None
+            and sorted(self.error_completed) == self.completed
+            and sorted(self.error_missing) == self.not_completed
+            and self.error_output_dir is not None
+            and Path(self.error_output_dir) == Path(self.output_dir)
+            and self.error_lists_everything
+        )
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
@@ -641,14 +687,22 @@ class QuotaRun:
             (
                 "Quota running out mid-batch",
                 f"{self.error.split(':')[0]}; {len(self.completed)} kept, "
-                f"{len(self.not_completed)} listed as not done, {len(self.unaccounted)} "
-                f"unaccounted",
-                "another consumer spends the account's credits once 4 files exist",
+                f"{len(self.not_completed)} listed as not done "
+                f"({len(self.refused_items)} refused, {len(self.not_started)} not started), "
+                f"{len(self.unaccounted)} unaccounted",
+                "another consumer spends the account's credits once 4 files exist; the error's "
+                "`completed`, `missing` and `output_dir` (after a pickle round trip) and its "
+                "message "
+                + ("match" if self.error_reports_the_batch() else "do NOT match")
+                + " the outcomes",
             ),
             (
                 "Quota refusals (attempts after the quota ran out)",
-                f"{self.quota_refusals} (flow concurrency {self.flow_concurrency})",
-                "`/local/stats` rejected.quota_exceeded",
+                f"{_count(self.quota_refusals, 'request')} refused, for "
+                f"{_count(len(self.refused_items), 'script')} (flow concurrency "
+                f"{self.flow_concurrency})",
+                "`/local/stats` rejected.quota_exceeded: one attempt per script in flight, "
+                "none started after the first refusal",
             ),
             (
                 "Re-run after raising the quota: characters billed / characters missing",
@@ -656,6 +710,10 @@ class QuotaRun:
                 "same data dir, new engine process with a larger `--quota`; `/local/stats`",
             ),
         ]
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" + ("" if number == 1 else "s")
 
 
 def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2) -> QuotaRun:
@@ -686,7 +744,10 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
 
     # 2. Exhausted mid-batch by another consumer.
     output_dir = work_dir / "narration"
-    with EngineProcess(data_dir, api_keys=[key], quota=need, latency_ms=150) as engine:
+    with (
+        EngineProcess(data_dir, api_keys=[key], quota=need, latency_ms=150) as engine,
+        results_in(work_dir / "results"),
+    ):
         finals = {f"{s['id']}.mp3" for s in scripts}
 
         def spend_when_started() -> None:
@@ -722,12 +783,24 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
                 undecodable.append(item_id)
         except Exception:
             undecodable.append(item_id)
-    refused_items = sum(
-        1 for o in outcomes.values() if o.status != "completed" and "quota" in (o.error or "")
+    refused_items = sorted(
+        i for i, o in outcomes.items() if o.status == "failed" and "quota" in (o.error or "")
+    )
+    not_started = sorted(i for i, o in outcomes.items() if o.status == "skipped")
+    # The error travels pickled (Prefect results, process pools): read it the way a caller would.
+    received = pickle.loads(pickle.dumps(error)) if error is not None else None
+    message = str(received or "")
+    lists_everything = (
+        f"{len(completed)} of {items} scripts completed" in message
+        and str(output_dir) in message
+        and all(i in message for i in not_completed)
     )
 
     # 3. Resumed with a larger quota on the same data dir.
-    with EngineProcess(data_dir, api_keys=[key], quota=need * 20) as engine:
+    with (
+        EngineProcess(data_dir, api_keys=[key], quota=need * 20) as engine,
+        results_in(work_dir / "results"),
+    ):
         before = len(history_texts(engine.base_url, key))
         rerun_error = run_narrate(scripts, output_dir, credentials_for(engine.base_url, key)).error
         regenerated_texts = history_texts(engine.base_url, key)[before:]
@@ -752,6 +825,12 @@ def measure_quota(work_dir: Path, items: int = 20, *, flow_concurrency: int = 2)
         completed_undecodable=undecodable,
         quota_refusals=int(stats["rejected"]["quota_exceeded"]),
         refused_items=refused_items,
+        not_started=not_started,
+        output_dir=str(output_dir),
+        error_completed=getattr(received, "completed", None),
+        error_missing=getattr(received, "missing", None),
+        error_output_dir=getattr(received, "output_dir", None),
+        error_lists_everything=lists_everything,
         rerun_error=None if rerun_error is None else f"{type(rerun_error).__name__}: {rerun_error}",
         rerun_regenerated=regenerated,
         rerun_billed=rerun_billed,
@@ -793,11 +872,13 @@ def narrate_process(
     log_path: Path,
     *,
     max_concurrency: int = 2,
+    results_dir: Path | None = None,
 ) -> subprocess.Popen[bytes]:
     """Starts ``narrate`` in a separate Python process on the current Prefect API.
 
     The key travels in ``ELEVENLABS_API_KEY``, never on the command line. The run's summary is
     written as JSON to ``log_path`` with the suffix ``.summary.json`` when the flow completes.
+    ``results_dir`` holds the process's result storage (the task cache records).
     """
     from prefect.settings import PREFECT_API_URL
 
@@ -808,6 +889,8 @@ def narrate_process(
     api_url = PREFECT_API_URL.value()
     if api_url:
         env["PREFECT_API_URL"] = api_url
+    if results_dir is not None:
+        env["PREFECT_LOCAL_STORAGE_PATH"] = str(results_dir)
     args = {
         "scripts": [dict(s) for s in scripts],
         "output_dir": str(output_dir),
@@ -830,6 +913,10 @@ def narrate_process(
         log.close()
 
 
+CRASH_FLOW_CONCURRENCY = 2
+"""Scripts the killed ``narrate`` process speaks at once."""
+
+
 @dataclass
 class CrashRun:
     """A ``narrate`` process killed with SIGKILL mid-batch, then run again to the end."""
@@ -842,6 +929,8 @@ class CrashRun:
     rerun_exit_code: int
     regenerated: list[str]
     regenerated_but_completed: list[str]
+    paid_twice: list[str]
+    flow_concurrency: int
     rerun_billed: int
     rerun_billed_expected: int
     missing_after: list[str]
@@ -861,6 +950,11 @@ class CrashRun:
                 f"{len(self.regenerated_but_completed)} scripts complete before the kill "
                 "were generated again by the re-run"
             )
+        if len(self.paid_twice) > self.flow_concurrency:
+            found.append(
+                f"{len(self.paid_twice)} scripts generated by both runs, more than the "
+                f"{self.flow_concurrency} that can be in flight when the process dies"
+            )
         return found
 
     def rows(self) -> list[tuple[str, str, str]]:
@@ -877,6 +971,12 @@ class CrashRun:
                 f"{len(self.regenerated)}, billed {self.rerun_billed} = "
                 f"{self.rerun_billed_expected} characters of those)",
                 "engine history and `/local/stats` characters_billed during the re-run",
+            ),
+            (
+                "Crash: scripts generated by both runs",
+                f"{len(self.paid_twice)} (at most {self.flow_concurrency}, the scripts in flight)",
+                "a request the engine completed after its client was killed is billed but never "
+                "delivered; the engine is idle before the re-run starts",
             ),
             (
                 "Crash: partial files taken for results",
@@ -897,9 +997,18 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
     scripts = scripts_for(items, prefix="crash")
     output_dir = work_dir / "narration"
     output_dir.mkdir(parents=True)
+    results = work_dir / "results"  # both processes' task cache records, and nothing else
     finals = {f"{s['id']}.mp3" for s in scripts}
     with EngineProcess(work_dir / "engine", api_keys=[key], latency_ms=150) as engine:
-        first = narrate_process(scripts, output_dir, engine.base_url, key, work_dir / "first.log")
+        first = narrate_process(
+            scripts,
+            output_dir,
+            engine.base_url,
+            key,
+            work_dir / "first.log",
+            max_concurrency=CRASH_FLOW_CONCURRENCY,
+            results_dir=results,
+        )
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and first.poll() is None:
             if len(finals & files_under(output_dir)) >= kill_after:
@@ -915,10 +1024,22 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         at_kill = files_under(output_dir)
         visible = sorted(n for n in at_kill if not Path(n).name.startswith("."))
         undecodable_at_kill = _undecodable(output_dir, [n for n in visible if n in finals])
+        # Requests of the dead process still run to their end in the engine; let them, so
+        # their history and billing count for the first run, not for the re-run.
+        _wait_until_idle(engine.base_url, key)
         billed_before = int(engine_stats(engine.base_url, key)["characters_billed"])
-        history_before = len(history_texts(engine.base_url, key))
+        first_texts = history_texts(engine.base_url, key)
+        history_before = len(first_texts)
 
-        second = narrate_process(scripts, output_dir, engine.base_url, key, work_dir / "second.log")
+        second = narrate_process(
+            scripts,
+            output_dir,
+            engine.base_url,
+            key,
+            work_dir / "second.log",
+            max_concurrency=CRASH_FLOW_CONCURRENCY,
+            results_dir=results,
+        )
         second.wait(timeout=600)
         regenerated_texts = history_texts(engine.base_url, key)[history_before:]
         billed = int(engine_stats(engine.base_url, key)["characters_billed"]) - billed_before
@@ -927,6 +1048,7 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         text_to_id.get(t, f"(not a script: {t[:30]!r})") for t in regenerated_texts
     )
     completed_at_kill = {n.removesuffix(".mp3") for n in visible if n in finals}
+    generated_first = {text_to_id.get(t, t) for t in first_texts}
     summary_path = work_dir / "second.summary.json"
     reported: list[str] = []
     if summary_path.exists():
@@ -942,6 +1064,8 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         rerun_exit_code=int(second.returncode),
         regenerated=regenerated,
         regenerated_but_completed=sorted(set(regenerated) & completed_at_kill),
+        paid_twice=sorted(set(regenerated) & generated_first),
+        flow_concurrency=CRASH_FLOW_CONCURRENCY,
         rerun_billed=billed,
         rerun_billed_expected=sum(len(t) for t in regenerated_texts),
         missing_after=sorted(finals - after),
@@ -951,6 +1075,15 @@ def measure_crash_resume(work_dir: Path, items: int = 30, *, kill_after: int = 6
         else ["(the re-run printed no summary)"],
         staging_left_after=partial_files(output_dir),
     )
+
+
+def _wait_until_idle(base_url: str, api_key: str, timeout: float = 120.0) -> None:
+    """Waits until the engine has no generation in flight."""
+    deadline = time.monotonic() + timeout
+    while engine_stats(base_url, api_key)["in_flight"]:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the engine still had requests in flight after {timeout:.0f} s")
+        time.sleep(0.05)
 
 
 def _undecodable(folder: Path, names: Iterable[str]) -> list[str]:
@@ -1289,7 +1422,11 @@ async def _prefect_records(flow_run_ids: Sequence[Any]) -> dict[str, list[str]]:
     )
     from prefect.logging.handlers import APILogWorker
 
-    APILogWorker.drain_all(timeout=30)
+    # Logs still queued in this process must reach the API before it is read. Inside a running
+    # event loop drain_all hands back an awaitable instead of draining.
+    drained = APILogWorker.drain_all(timeout=30)
+    if inspect.isawaitable(drained):
+        await drained
     ids = list(flow_run_ids)
     records: dict[str, list[str]] = {}
     async with get_client() as client:
@@ -1617,14 +1754,22 @@ class UnreachableRun:
     """How a call to a closed port ends with the default settings."""
 
     attempts: int
+    expected_attempts: int
     seconds: float
     error: str
+    url: str
 
     def shortfalls(self) -> list[str]:
-        """The call must fail with ConnectionFailedError naming where it tried."""
-        if not self.error.startswith("ConnectionFailedError") or "127.0.0.1" not in self.error:
-            return [f"unreachable server: {self.error}"]
-        return []
+        """The call must fail with ConnectionFailedError naming where it tried, after retrying."""
+        found = []
+        if not self.error.startswith("ConnectionFailedError") or self.url not in self.error:
+            found.append(f"unreachable server: {self.error}")
+        if self.attempts != self.expected_attempts:
+            found.append(
+                f"unreachable server: {self.attempts} attempts, not the "
+                f"{self.expected_attempts} of the default retry policy"
+            )
+        return found
 
     def rows(self) -> list[tuple[str, str, str]]:
         """(item, figure, how measured) rows for the report."""
@@ -1632,21 +1777,34 @@ class UnreachableRun:
             (
                 "Unreachable server: time to a clear error",
                 f"{self.seconds:.1f} s, {self.attempts} attempts",
-                f"client defaults (4 retries, backoff from 0.5 s) against a closed port; "
+                f"client defaults ({self.expected_attempts - 1} retries, backoff from 0.5 s) "
+                "against a closed port, attempts counted by the client's waits; "
                 f"`{self.error[:90]}...`",
             )
         ]
 
 
 def measure_unreachable() -> UnreachableRun:
-    """Calls a closed loopback port with the client's default retry settings."""
+    """Calls a closed loopback port with the client's default retry settings.
+
+    Attempts are counted as the waits between them plus one: the client's waits go through
+    the ``sleep`` it is given, which here records each one and then really sleeps.
+    """
     import asyncio
 
     from prefect_elevenlabs.client import ElevenLabsClient
+    from prefect_elevenlabs.client._retry import RetryPolicy
+
+    url = f"http://127.0.0.1:{free_port()}"
+    waits: list[float] = []
+
+    async def counted_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
 
     async def call() -> tuple[str, float]:
         started = time.monotonic()
-        async with ElevenLabsClient("k", base_url=f"http://127.0.0.1:{free_port()}") as client:
+        async with ElevenLabsClient("k", base_url=url, sleep=counted_sleep) as client:
             try:
                 await client.models.list()
             except Exception as error:
@@ -1654,9 +1812,13 @@ def measure_unreachable() -> UnreachableRun:
         return "no error", time.monotonic() - started
 
     error, seconds = asyncio.run(call())
-    from prefect_elevenlabs.client._retry import RetryPolicy
-
-    return UnreachableRun(attempts=RetryPolicy().max_retries + 1, seconds=seconds, error=error)
+    return UnreachableRun(
+        attempts=len(waits) + 1,
+        expected_attempts=RetryPolicy().max_retries + 1,
+        seconds=seconds,
+        error=error,
+        url=url,
+    )
 
 
 @dataclass
@@ -1864,6 +2026,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, help="keep the measurements' files here")
     args = parser.parse_args(argv)
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+    # The throwaway API server would otherwise try to reach the network to send telemetry.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     chosen = args.only or list(MEASUREMENTS)
     with contextlib.ExitStack() as stack:
         if not os.environ.get("PREFECT_API_URL"):

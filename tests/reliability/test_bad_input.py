@@ -48,7 +48,7 @@ from prefect_elevenlabs.tasks import (
     wait_for_dubbing,
 )
 
-from .report import FAST_VOICE_ID, audio_duration, files_under, free_port
+from .report import FAST_VOICE_ID, audio_duration, files_under, free_port, measure_unreachable
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -404,3 +404,11 @@ async def test_the_language_error_lists_only_real_language_codes(ctx: Ctx) -> No
     listed = str(caught.value).split("e.g. ", 1)[1].split(" (HTTP", 1)[0].split(", ")
     assert len(listed) >= 20
     assert [code for code in listed if not re.fullmatch(r"[a-z]{2,3}", code)] == []
+
+
+def test_an_unreachable_server_ends_in_a_clear_error_after_the_default_retries() -> None:
+    run = measure_unreachable()
+    assert run.error.startswith("ConnectionFailedError"), run.error
+    assert run.url in run.error and "could not get a response" in run.error
+    assert run.attempts == run.expected_attempts
+    assert run.shortfalls() == []

@@ -7,6 +7,7 @@ crash left unfinished may ever pass for an output.
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -14,14 +15,17 @@ from pathlib import Path
 import pytest
 
 from prefect_elevenlabs.client import ElevenLabsClient
+from prefect_elevenlabs.flows import ItemsFailedError
 from prefect_elevenlabs.local.server import EngineHandle
 
 from .report import (
     FAST_VOICE_ID,
     CrashRun,
+    audio_duration,
     credentials_for,
     engine_stats,
     measure_crash_resume,
+    results_in,
     run_narrate,
 )
 from .report import scripts_for as make_scripts
@@ -51,6 +55,34 @@ def test_an_identical_rerun_spends_nothing(
     assert second.error is None
     assert engine_stats(engine.base_url)["characters_billed"] == billed
     assert second.summary.characters == 0
+
+
+def test_a_script_failing_after_its_speech_was_generated_does_not_pay_again(
+    start_engine: Callable[..., EngineHandle], tmp_path: Path
+) -> None:
+    # The speech of the first script is generated, then publishing its file fails (a folder
+    # holds the name). The speech's cache record must outlive the failure of the task around
+    # it, as it must outlive a process killed at that point: the re-run pays nothing.
+    engine = start_engine()
+    scripts = make_scripts(2, prefix="blocked")
+    credentials = credentials_for(engine.base_url, "k")
+    out = tmp_path / "out"
+    blocker = out / f"{scripts[0]['id']}.mp3"
+    blocker.mkdir(parents=True)
+    (blocker / "occupant.txt").write_text("not audio", encoding="utf-8")
+    with results_in(tmp_path / "results"):
+        first = run_narrate(scripts, out, credentials)
+        assert isinstance(first.error, ItemsFailedError), first.error
+        assert first.error.failed == [scripts[0]["id"]]
+        billed = engine_stats(engine.base_url)["characters_billed"]
+        assert billed == sum(len(s["text"]) for s in scripts)
+
+        shutil.rmtree(blocker)
+        second = run_narrate(scripts, out, credentials)
+    assert second.error is None
+    assert engine_stats(engine.base_url)["characters_billed"] == billed
+    assert second.summary.characters == 0
+    assert audio_duration(out / f"{scripts[0]['id']}.mp3") > 0.2
 
 
 def _default_mode() -> int:
@@ -110,3 +142,12 @@ def test_the_rerun_does_not_regenerate_completed_scripts(run: CrashRun) -> None:
     assert run.regenerated_but_completed == []
     assert len(run.regenerated) <= ITEMS - run.killed_after
     assert run.rerun_billed == run.rerun_billed_expected
+
+
+@pytest.mark.slow
+def test_only_the_scripts_in_flight_at_the_kill_are_paid_twice(run: CrashRun) -> None:
+    # A request the engine finished after its client died is billed and never delivered; nothing
+    # else the first run generated may be generated again.
+    assert len(run.paid_twice) <= run.flow_concurrency
+    # ...and the re-run itself generated no script twice.
+    assert len(run.regenerated) == len(set(run.regenerated))

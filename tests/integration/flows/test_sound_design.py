@@ -98,3 +98,40 @@ def test_voice_design_writes_previews_and_saves_the_chosen_one(
         p.generated_voice_id for p in result.previews
     ]
     assert characters_spent(engine, credentials) == spent
+
+
+def test_a_batch_stops_starting_briefs_once_the_credits_run_out(make_engine, tmp_path: Path):
+    from prefect_elevenlabs.errors import QuotaExceededError
+
+    from .conftest import fresh_credentials
+
+    prompts = [f"a short bell ring number {n}" for n in range(6)]  # 26 characters each
+    poor = make_engine(character_quota=2 * len(prompts[0]) + 5)  # pays for two briefs
+    effects = [
+        {"id": f"bell-{n}", "text": text, "duration_seconds": 0.5} for n, text in enumerate(prompts)
+    ]
+
+    with pytest.raises(QuotaExceededError) as caught:
+        sound_design(
+            effects=effects,
+            output_dir=str(tmp_path),
+            max_concurrency=1,
+            credentials=fresh_credentials(poor),
+        )
+
+    error = caught.value
+    assert error.completed == ["bell-0", "bell-1"]
+    assert error.missing == ["bell-2", "bell-3", "bell-4", "bell-5"]
+    statuses = {item.id: item.status for item in error.summary.items}
+    assert statuses == {
+        "bell-0": "completed",
+        "bell-1": "completed",
+        "bell-2": "failed",
+        "bell-3": "skipped",
+        "bell-4": "skipped",
+        "bell-5": "skipped",
+    }
+    assert sorted(p.name for p in tmp_path.glob("*.mp3")) == ["bell-0.mp3", "bell-1.mp3"]
+    index = json.loads((tmp_path / "index.json").read_text())
+    assert [entry["status"] for entry in index["items"]][-3:] == ["skipped"] * 3
+    assert "2 of 6 briefs completed" in error.message
