@@ -7,7 +7,7 @@ APT_PACKAGES := ffmpeg espeak-ng apertium apertium-eng-spa fluidsynth fluid-soun
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: setup system-packages e2e-deps test test-pipelines test-e2e test-reliability test-all demo bench lint clean
+.PHONY: setup system-packages e2e-deps test test-unit test-pipelines test-e2e test-reliability reliability-report test-all demo bench lint clean
 
 setup: system-packages $(STAMP)
 
@@ -38,22 +38,30 @@ $(STAMP): pyproject.toml requirements/models.txt
 e2e-deps:
 	@bash scripts/ensure_e2e_deps.sh
 
-# Unit tests, the local engine over real HTTP with the official SDK, the block on a Prefect server.
-test: setup
-	$(BIN)/python -m pytest tests/unit tests/integration/local tests/integration/test_block_on_prefect.py \
+# Everything CI proves: unit tests; the local engine over real HTTP with the official SDK; tasks,
+# flows, the CLI, the demo and the README's examples in real Prefect runs; the reliability
+# figures; deployments on real Prefect servers (SQLite and PostgreSQL) with a headless browser.
+test: setup e2e-deps
+	$(BIN)/python -m pytest tests/unit tests/integration tests/reliability tests/e2e \
 	  --ignore=tests/unit/test_benchmarks_smoke.py $(PYTEST_ARGS)
 
-# Tasks and flows in real Prefect runs against the local engine.
-test-pipelines: setup
-	$(BIN)/python -m pytest tests/integration/tasks tests/integration/flows $(PYTEST_ARGS)
+# Quicker loops while developing: one layer at a time.
+test-unit: setup
+	$(BIN)/python -m pytest tests/unit --ignore=tests/unit/test_benchmarks_smoke.py $(PYTEST_ARGS)
 
-# Deployments on a real Prefect server (SQLite and PostgreSQL) and a headless-browser check.
+test-pipelines: setup
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
+
 test-e2e: setup e2e-deps
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 # Fault injection, quota, crash and resume, bad input, secrets, engine hardening.
 test-reliability: setup
 	$(BIN)/python -m pytest tests/reliability $(PYTEST_ARGS)
+
+# Regenerates RELIABILITY.md from a fresh measurement of every figure.
+reliability-report: setup
+	$(BIN)/python -m tests.reliability.report --write RELIABILITY.md
 
 test-all: setup e2e-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
