@@ -52,6 +52,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "dubbing",
     "voice_changer",
     "alignment",
+    "convai",
     "extensions",
 )
 """Modules under ``prefect_elevenlabs.local.routes`` whose ``router`` the app serves."""

@@ -211,6 +211,13 @@ CREATE TABLE IF NOT EXISTS dubbing (
     expected_duration_sec REAL NOT NULL,
     metadata TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS conversations (
+    conversation_id TEXT PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    start_time_unix_secs INTEGER NOT NULL,
+    call_successful TEXT NOT NULL,
+    document TEXT NOT NULL
+);
 """
 
 
@@ -635,6 +642,80 @@ class EngineState:
         """Delete a dubbing job record; False when it did not exist."""
         with self._transaction() as db:
             deleted = db.execute("DELETE FROM dubbing WHERE dubbing_id = ?", (dubbing_id,)).rowcount
+        return bool(deleted)
+
+    # -- agent conversations -----------------------------------------------------------------
+
+    def save_conversation(self, document: dict[str, Any]) -> None:
+        """Insert or replace a conversation (its full detail document, as the API returns it)."""
+        conversation_id = validate_id(document["conversation_id"], what="conversation_id")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO conversations VALUES (?, ?, ?, ?, ?)",
+                (
+                    conversation_id,
+                    document["agent_id"],
+                    int(document["metadata"]["start_time_unix_secs"]),
+                    document["analysis"]["call_successful"],
+                    json.dumps(document),
+                ),
+            )
+
+    def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        """A conversation's detail document by id, or None."""
+        row = (
+            self._connection()
+            .execute(
+                "SELECT document FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            )
+            .fetchone()
+        )
+        return dict(json.loads(row["document"])) if row else None
+
+    def list_conversations(
+        self,
+        *,
+        agent_id: str | None = None,
+        after_unix: int | None = None,
+        before_unix: int | None = None,
+        call_successful: str | None = None,
+        newest_first: bool = True,
+        offset: int = 0,
+        limit: int = 30,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """One page of conversation documents, and whether more follow."""
+        clauses: list[str] = []
+        values: list[Any] = []
+        for clause, value in (
+            ("agent_id = ?", agent_id),
+            ("start_time_unix_secs >= ?", after_unix),
+            ("start_time_unix_secs < ?", before_unix),
+            ("call_successful = ?", call_successful),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                values.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = "DESC" if newest_first else "ASC"
+        rows = (
+            self._connection()
+            .execute(
+                f"SELECT document FROM conversations {where} "
+                f"ORDER BY start_time_unix_secs {order}, conversation_id {order} "
+                "LIMIT ? OFFSET ?",
+                (*values, limit + 1, offset),
+            )
+            .fetchall()
+        )
+        documents = [dict(json.loads(row["document"])) for row in rows[:limit]]
+        return documents, len(rows) > limit
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        """Delete a conversation; False when it did not exist."""
+        with self._transaction() as db:
+            deleted = db.execute(
+                "DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            ).rowcount
         return bool(deleted)
 
 
