@@ -32,6 +32,8 @@ __all__ = ["ConversationIn", "TurnIn", "router"]
 
 router = APIRouter(tags=["conversational-ai"])
 
+_LATEST_UNIX = 2**40  # bounds every time SQLite stores or compares (its integers are 64-bit)
+
 Outcome = Literal["success", "failure", "unknown"]
 
 
@@ -42,7 +44,7 @@ class TurnIn(BaseModel):
 
     role: Literal["user", "agent"]
     message: str | None = Field(default=None, max_length=20_000)
-    time_in_call_secs: int = Field(ge=0)
+    time_in_call_secs: int = Field(ge=0, le=10**7)
     tool_calls: list[dict[str, Any]] = Field(default_factory=list)
     tool_results: list[dict[str, Any]] = Field(default_factory=list)
 
@@ -54,7 +56,7 @@ class ConversationIn(BaseModel):
 
     agent_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
     agent_name: str | None = Field(default=None, max_length=200)
-    start_time_unix_secs: int | None = Field(default=None, ge=0)
+    start_time_unix_secs: int | None = Field(default=None, ge=0, le=_LATEST_UNIX)
     call_successful: Outcome = "success"
     transcript_summary: str | None = Field(default=None, max_length=20_000)
     call_summary_title: str | None = Field(default=None, max_length=200)
@@ -105,8 +107,8 @@ async def list_conversations(
     page_size: int = Query(default=30, ge=1, le=100),
     agent_id: str | None = None,
     call_successful: Outcome | None = None,
-    call_start_before_unix: int | None = None,
-    call_start_after_unix: int | None = None,
+    call_start_before_unix: int | None = Query(default=None, ge=0, le=_LATEST_UNIX),
+    call_start_after_unix: int | None = Query(default=None, ge=0, le=_LATEST_UNIX),
     sort_direction: Literal["asc", "desc"] = "desc",
 ) -> dict[str, Any]:
     """A page of conversation summaries; ``next_cursor`` continues while ``has_more``."""
@@ -168,7 +170,7 @@ def _found(request: Request, conversation_id: str) -> dict[str, Any]:
 def _offset_of(cursor: str | None) -> int:
     if cursor is None or cursor == "":
         return 0
-    if not cursor.isdigit():
+    if not cursor.isdigit() or len(cursor) > 12:
         raise api_error(
             422,
             "invalid_parameters",
