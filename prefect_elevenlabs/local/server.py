@@ -87,7 +87,10 @@ def start_in_thread(
     ``base_url`` says which. Raises :class:`EngineStartError` if it does not come up.
     """
     config = config or EngineConfig(port=0)
-    sock = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+    # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP,
+    # and without it keep-alive responses wait ~40 ms on Nagle's algorithm and delayed ACKs.
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((config.host, config.port))
