@@ -51,8 +51,17 @@ def _number(report: dict[str, Any], key: str) -> float:
         return float("nan")
 
 
-def _loudnorm_report(info: MediaInfo, **loudnorm: Any) -> dict[str, Any]:
-    """Runs ``loudnorm`` over the whole file and returns the JSON it prints at the end."""
+_SHORTEST_FOR_LOUDNORM = 3.0
+"""Seconds of audio ``loudnorm`` needs: on shorter input its second pass falls back to dynamic
+mode and leaves the clip far below the target, so short clips get one plain gain instead."""
+
+
+def _loudnorm_report(info: MediaInfo, *, pad_to: float = 0.0, **loudnorm: Any) -> dict[str, Any]:
+    """Runs ``loudnorm`` over the whole file and returns the JSON it prints at the end.
+
+    ``pad_to`` appends silence up to that many seconds first; silence sits below the absolute
+    gate of EBU R128, so it lets a short clip be measured without changing its loudness.
+    """
     captured: list[str] = []
 
     def on_line(line: str) -> None:
@@ -60,11 +69,10 @@ def _loudnorm_report(info: MediaInfo, **loudnorm: Any) -> dict[str, Any]:
         if captured or "Parsed_loudnorm" in line:
             captured.append(line)
 
-    stream = (
-        ffmpeg.input(str(info.path))["a:0"]
-        .filter("loudnorm", print_format="json", **loudnorm)
-        .output("-", format="null")
-    )
+    audio = ffmpeg.input(str(info.path))["a:0"]
+    if pad_to > 0:
+        audio = audio.filter("apad", whole_dur=pad_to)
+    stream = audio.filter("loudnorm", print_format="json", **loudnorm).output("-", format="null")
     run_ffmpeg(
         stream,
         subject=info.path,
@@ -91,7 +99,7 @@ def measure_loudness(path: PathLike) -> Loudness:
         Loudness(integrated_lufs=-23.1, true_peak_db=-4.2, lra=5.3, threshold=-33.4)
     """
     info = require_audio(path)
-    report = _loudnorm_report(info)
+    report = _loudnorm_report(info, pad_to=_SHORTEST_FOR_LOUDNORM)
     return Loudness(
         integrated_lufs=_number(report, "input_i"),
         true_peak_db=_number(report, "input_tp"),
@@ -132,10 +140,22 @@ def normalize_loudness(
         source_channels=info.channels,
     )
     targets = {"I": target_lufs, "TP": true_peak_db, "LRA": lra}
-    measured = _loudnorm_report(info, **targets)
+    short = (info.duration or 0.0) < _SHORTEST_FOR_LOUDNORM
+    measured = _loudnorm_report(info, pad_to=_SHORTEST_FOR_LOUDNORM if short else 0.0, **targets)
     measured_i = _number(measured, "input_i")
     source = ffmpeg.input(str(info.path))["a:0"]
-    if math.isfinite(measured_i) and measured_i > -70.0:
+    if not (math.isfinite(measured_i) and measured_i > -70.0):
+        logger.info("%s is silent; copying it without a loudness gain", info.path.name)
+    elif short:
+        # One gain to the target; peaks it would push over the ceiling are limited, as
+        # loudnorm's own dynamic mode would, rather than giving up loudness for them.
+        gain = target_lufs - measured_i
+        source = source.filter("volume", f"{gain:.2f}dB")
+        peak = _number(measured, "input_tp")
+        if not math.isfinite(peak) or peak + gain > true_peak_db:
+            ceiling = 10 ** ((true_peak_db - 0.5) / 20)  # sample peaks; leave room for overs
+            source = source.filter("alimiter", limit=f"{ceiling:.4f}", level="disabled")
+    else:
         source = source.filter(
             "loudnorm",
             measured_I=measured["input_i"],
@@ -146,8 +166,6 @@ def normalize_loudness(
             linear="true",
             **targets,
         )
-    else:
-        logger.info("%s is silent; copying it without a loudness gain", info.path.name)
     with atomic_output(dest_path) as tmp:
         stream = source.output(str(tmp), **options)
         run_ffmpeg(stream, subject=info.path, action="normalising loudness of")
