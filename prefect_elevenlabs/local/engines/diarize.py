@@ -7,7 +7,8 @@ The method is deliberately small and explainable:
    spread of the MFCCs (vocal-tract shape) and the median pitch (f0, from autocorrelation).
 2. Fingerprints are standardised and clustered with k-means (k-means++ start, several restarts).
    With ``num_speakers`` the number of clusters is fixed; otherwise every k from 2 up is tried and
-   the best silhouette wins, and a single speaker is kept when no split is clearly better.
+   the best silhouette wins among splits where every speaker holds at least 15 % of the words,
+   and a single speaker is kept when no split is clearly better.
 3. A Viterbi pass over the word sequence, with a cost for every change of speaker, smooths the
    labels, so one word that sounds odd does not flip the speaker mid-sentence.
 4. Speakers are named ``speaker_0``, ``speaker_1``... in order of first appearance.
@@ -35,6 +36,8 @@ MAX_SPEAKERS = 32
 """The most speakers ElevenLabs' ``num_speakers`` accepts; the same cap applies here."""
 
 _AUTO_MAX_SPEAKERS = 8
+_MIN_SPEAKER_WORDS = 3
+_MIN_SPEAKER_SHARE = 0.15  # of the words, when the number of speakers is estimated
 _DEFAULT_THRESHOLD = 0.28
 _CONTEXT_SECONDS = 0.5
 _FRAME_SECONDS = 0.025
@@ -313,9 +316,14 @@ def assign_speakers(
 
 
 def _estimate(data: np.ndarray, rng: np.random.Generator, threshold: float) -> np.ndarray:
+    # A speaker must hold a fair share of the words: on a few dozen words, k-means finds tight
+    # little clusters of two or three words in a single voice, and their silhouette looks good.
+    smallest = max(_MIN_SPEAKER_WORDS, math.ceil(_MIN_SPEAKER_SHARE * len(data)))
     best_score, best_labels = -math.inf, np.zeros(len(data), dtype=int)
-    for k in range(2, min(_AUTO_MAX_SPEAKERS, len(data) // 2) + 1):
+    for k in range(2, min(_AUTO_MAX_SPEAKERS, len(data) // smallest) + 1):
         labels = _kmeans(data, k, rng)
+        if np.bincount(labels, minlength=k).min() < smallest:
+            continue
         score = _silhouette(data, labels, rng)
         if score > best_score:
             best_score, best_labels = score, labels

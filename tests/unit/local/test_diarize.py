@@ -131,3 +131,37 @@ def test_edge_cases() -> None:
         assign_speakers(audio, 16000, [Word("hi", 0.1, 0.3)], num_speakers=0)
     with pytest.raises(ValueError, match="threshold"):
         assign_speakers(audio, 16000, [Word("hi", 0.1, 0.3)], threshold=1.5)
+
+
+def test_a_short_single_voice_clip_is_not_split_into_many_speakers() -> None:
+    """The bundled 8 s clip (24 words, one piper voice over a test pattern) is one speaker."""
+    import subprocess
+
+    from prefect_elevenlabs.local.engines import stt
+
+    clip = Path(__file__).parents[3] / "prefect_elevenlabs" / "assets" / "sample_clip.mp4"
+    pcm = subprocess.run(
+        [
+            "ffmpeg",
+            "-loglevel",
+            "error",
+            "-i",
+            str(clip),
+            "-ac",
+            "1",
+            "-ar",
+            "16000",
+            "-f",
+            "s16le",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+    ).stdout
+    audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768
+    words = stt.transcribe(audio, sample_rate=16000).words
+    assert len(words) > 15
+
+    labelled = assign_speakers(audio, 16000, words)
+
+    assert {word.speaker_id for word in labelled} == {"speaker_0"}
