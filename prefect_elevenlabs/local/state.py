@@ -2,7 +2,8 @@
 
 Layout::
 
-    <data_dir>/engine.sqlite3        voices, previews, history, usage, dubbing jobs
+    <data_dir>/engine.sqlite3        voices, previews, history, usage, dubbing jobs,
+                                     agent conversations
     <data_dir>/audio/<kind>/<id>      stored audio, named only by ids the engine generated
 
 Each thread gets its own SQLite connection; writes are single statements or short transactions,
@@ -26,13 +27,14 @@ import sqlite3
 import string
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "CONVERSATION_AUDIO",
     "DubbingJob",
     "EngineState",
     "HistoryItem",
@@ -42,6 +44,9 @@ __all__ = [
     "new_id",
     "validate_id",
 ]
+
+CONVERSATION_AUDIO = "conversations"
+"""File kind of a conversation's rendered call audio (``audio/conversations/<id>``)."""
 
 _ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ALPHABET = string.ascii_letters + string.digits
@@ -222,7 +227,7 @@ CREATE TABLE IF NOT EXISTS conversations (
 
 
 class EngineState:
-    """SQLite-backed store of voices, previews, history, usage and dubbing jobs.
+    """SQLite-backed store of voices, previews, history, usage, dubbing jobs and conversations.
 
     Safe to share between threads. ``close()`` releases every connection it opened.
     """
@@ -672,51 +677,136 @@ class EngineState:
         )
         return dict(json.loads(row["document"])) if row else None
 
+    def update_conversation(
+        self, conversation_id: str, change: Callable[[dict[str, Any]], None]
+    ) -> dict[str, Any] | None:
+        """Apply ``change`` to a conversation's document atomically; return the new document.
+
+        ``change`` edits the document in place; it must not alter the id, agent, start time
+        or outcome (the indexed columns). None when the conversation does not exist.
+
+        Example::
+
+            state.update_conversation(cid, lambda doc: doc["metadata"].update(feedback=None))
+        """
+        # BEGIN IMMEDIATE holds the write lock from the read on, so two concurrent updates
+        # cannot both start from the same old document and lose one change.
+        with self._transaction() as db:
+            row = db.execute(
+                "SELECT document FROM conversations WHERE conversation_id = ?", (conversation_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            document: dict[str, Any] = json.loads(row["document"])
+            change(document)
+            db.execute(
+                "UPDATE conversations SET document = ? WHERE conversation_id = ?",
+                (json.dumps(document), conversation_id),
+            )
+        return document
+
     def list_conversations(
         self,
         *,
         agent_id: str | None = None,
+        user_id: str | None = None,
         after_unix: int | None = None,
         before_unix: int | None = None,
+        min_duration_secs: int | None = None,
+        max_duration_secs: int | None = None,
         call_successful: str | None = None,
+        search: str | None = None,
         newest_first: bool = True,
-        offset: int = 0,
+        start_after: tuple[int, str] | None = None,
         limit: int = 30,
     ) -> tuple[list[dict[str, Any]], bool]:
-        """One page of conversation documents, and whether more follow."""
+        """One page of conversation documents, and whether more follow.
+
+        Conversations are ordered by start time, then id. ``start_after`` is the
+        ``(start_time_unix_secs, conversation_id)`` of the previous page's last conversation:
+        a position rather than a count, so deleting or recording conversations while paging
+        neither skips nor repeats any. ``after_unix`` is inclusive, ``before_unix`` exclusive,
+        the duration bounds inclusive. ``search`` matches, ignoring case, a substring of any
+        message, the transcript summary or the summary title.
+        """
+        db = self._connection()
         clauses: list[str] = []
         values: list[Any] = []
+        duration = "json_extract(document, '$.metadata.call_duration_secs')"
         for clause, value in (
             ("agent_id = ?", agent_id),
+            ("json_extract(document, '$.user_id') = ?", user_id),
             ("start_time_unix_secs >= ?", after_unix),
             ("start_time_unix_secs < ?", before_unix),
+            (f"{duration} >= ?", min_duration_secs),
+            (f"{duration} <= ?", max_duration_secs),
             ("call_successful = ?", call_successful),
         ):
             if value is not None:
                 clauses.append(clause)
                 values.append(value)
+        if search:
+            # SQLite's LIKE and lower() fold ASCII only; a Python function folds every script.
+            db.create_function("casefold_contains", 2, _casefold_contains, deterministic=True)
+            clauses.append(
+                "(casefold_contains(json_extract(document, '$.analysis.transcript_summary'), ?)"
+                " OR casefold_contains(json_extract(document, '$.analysis.call_summary_title'), ?)"
+                " OR EXISTS (SELECT 1 FROM json_each(document, '$.transcript') AS turn"
+                " WHERE casefold_contains(json_extract(turn.value, '$.message'), ?)))"
+            )
+            values.extend([search] * 3)
+        comparison = "<" if newest_first else ">"
+        if start_after is not None:
+            clauses.append(
+                f"(start_time_unix_secs {comparison} ? "
+                f"OR (start_time_unix_secs = ? AND conversation_id {comparison} ?))"
+            )
+            values.extend([start_after[0], start_after[0], start_after[1]])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = "DESC" if newest_first else "ASC"
-        rows = (
-            self._connection()
-            .execute(
-                f"SELECT document FROM conversations {where} "
-                f"ORDER BY start_time_unix_secs {order}, conversation_id {order} "
-                "LIMIT ? OFFSET ?",
-                (*values, limit + 1, offset),
-            )
-            .fetchall()
-        )
+        rows = db.execute(
+            f"SELECT document FROM conversations {where} "
+            f"ORDER BY start_time_unix_secs {order}, conversation_id {order} LIMIT ?",
+            (*values, limit + 1),
+        ).fetchall()
         documents = [dict(json.loads(row["document"])) for row in rows[:limit]]
         return documents, len(rows) > limit
 
     def delete_conversation(self, conversation_id: str) -> bool:
-        """Delete a conversation; False when it did not exist."""
+        """Delete a conversation and its rendered audio; False when it did not exist."""
         with self._transaction() as db:
             deleted = db.execute(
                 "DELETE FROM conversations WHERE conversation_id = ?", (conversation_id,)
             ).rowcount
+        if deleted:
+            self.delete_file(CONVERSATION_AUDIO, conversation_id)
         return bool(deleted)
+
+    def write_file_stream(self, kind: str, item_id: str, chunks: Iterable[bytes]) -> Path:
+        """Store ``chunks`` as ``audio/<kind>/<item_id>`` (atomically) and return the path.
+
+        The bytes go to disk as they arrive, so memory does not grow with the file. Readers
+        see the old file or the complete new one, never a partial one; when ``chunks`` raises,
+        nothing is left behind.
+        """
+        path = self.safe_path(kind, item_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f".{item_id}.{secrets.token_hex(4)}.part")
+        try:
+            with partial.open("wb") as file:
+                for chunk in chunks:
+                    file.write(chunk)
+            partial.replace(path)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return path
+
+
+def _casefold_contains(text: str | None, needle: str | None) -> int:
+    if not isinstance(text, str) or not isinstance(needle, str):
+        return 0
+    return int(needle.casefold() in text.casefold())
 
 
 def _escape_like(text: str) -> str:
