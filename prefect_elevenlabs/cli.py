@@ -381,7 +381,9 @@ def narrate(
     max_characters: Annotated[
         int | None, typer.Option(min=0, help="Refuse to start above this many characters.")
     ] = None,
-    max_concurrency: Annotated[int, typer.Option(min=1, help="Scripts spoken at once.")] = 4,
+    max_concurrency: Annotated[
+        int, typer.Option(min=1, help="Scripts in progress at once (requests: the key's cap).")
+    ] = 8,
     credentials: CredentialsOption = None,
     local: LocalOption = False,
 ) -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import threading
 import weakref
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from prefect.blocks.abstract import CredentialsBlock
@@ -28,10 +30,69 @@ BASE_URL_ENV = "ELEVENLABS_BASE_URL"
 # and one client (connection pool) per credentials per event loop, since httpx pools are bound
 # to the loop that first uses them.
 _limiters: dict[str, ConcurrencyLimiter] = {}
-_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ElevenLabsClient]] = (
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopClients] = (
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+
+
+class _LoopClients:
+    """The clients shared on one event loop, closed when that loop shuts down.
+
+    Prefect runs every async task of a sync flow on a loop of its own (``asyncio.run`` in a
+    worker thread), so a batch creates and ends a loop per item. A client's open connections
+    refer to their loop, so a registry holding the clients would keep every finished loop and
+    its sockets alive. Instead, each loop gets a suspended async generator: ``asyncio.run``
+    (and ``asyncio.Runner``, anyio) close such generators while the loop can still run them,
+    and this one's ``finally`` closes the loop's clients and drops the entry.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.clients: dict[str, ElevenLabsClient] = {}
+        self._closer: AsyncGenerator[None, None] | None = None
+
+    def close_at_shutdown(self) -> None:
+        """Registers the closing generator with the running loop (must be called on it)."""
+        closer = self._close_when_the_loop_ends()
+        try:
+            # Runs the generator to its first yield, which registers it with the loop's
+            # async-generator hooks, without awaiting anything.
+            closer.asend(None).send(None)
+        except StopIteration:
+            self._closer = closer
+
+    async def _close_when_the_loop_ends(self) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with _lock:
+                if _clients.get(self.loop) is self:
+                    del _clients[self.loop]
+            if not self.loop.is_closed():
+                for client in list(self.clients.values()):
+                    with contextlib.suppress(Exception):
+                        await client.aclose()
+
+    def discard(self) -> None:
+        """Forgets a loop that closed without shutting its generators down."""
+        closer, self._closer = self._closer, None
+        if closer is not None:
+            # The loop is closed, so the generator's finally runs without awaiting: finishing
+            # it here spares the interpreter from handing it to a loop that cannot run it.
+            with contextlib.suppress(StopIteration, RuntimeError):
+                closer.aclose().send(None)
+        self.clients.clear()
+
+
+def _forget_closed_loops() -> None:
+    """Drops loops closed by hand (``loop.close()`` without ``shutdown_asyncgens``)."""
+    with _lock:
+        closed = [entry for loop, entry in _clients.items() if loop.is_closed()]
+        for entry in closed:
+            _clients.pop(entry.loop, None)
+    for entry in closed:
+        entry.discard()
 
 
 def _schema_with_a_required_field(schema: dict[str, Any], model: type[Block]) -> None:
@@ -202,13 +263,23 @@ class ElevenLabsCredentials(CredentialsBlock):
         if loop is None:
             return self._new_client(ElevenLabsClient, base_url, key, limiter)
         with _lock:
-            per_loop = _clients.setdefault(loop, {})
-            client = per_loop.get(fingerprint)
-            if client is None:
-                client = self._new_client(ElevenLabsClient, base_url, key, limiter)
-                client._shared = True
-                per_loop[fingerprint] = client
+            entry = _clients.get(loop)
+            client = entry.clients.get(fingerprint) if entry is not None else None
+        if client is not None:
             return client
+        # Only this thread runs this loop, and nothing below awaits, so no other caller can
+        # add a client for it meanwhile: building it outside the lock is safe and keeps other
+        # threads (other loops) from waiting on it.
+        client = self._new_client(ElevenLabsClient, base_url, key, limiter)
+        client._shared = True
+        if entry is None:
+            _forget_closed_loops()
+            entry = _LoopClients(loop)
+            entry.close_at_shutdown()
+            with _lock:
+                _clients[loop] = entry
+        entry.clients[fingerprint] = client
+        return client
 
     def _new_client(
         self,

@@ -7,8 +7,9 @@ which reads ``ELEVENLABS_API_KEY`` and ``ELEVENLABS_BASE_URL`` (``local`` runs o
 
 The flows are synchronous (call them from scripts, notebooks or other flows; from async code,
 use ``await asyncio.to_thread(flow, ...)``) and run their tasks on a thread pool of
-``DEFAULT_MAX_WORKERS`` threads. Give one more room with
-``narrate.with_options(task_runner=task_runner(max_workers=16))``.
+``DEFAULT_MAX_WORKERS`` threads; a batch flow's ``max_concurrency`` sets how many of its items
+run at once. Give a flow more threads with
+``narrate.with_options(task_runner=task_runner(max_workers=32))``.
 
 Batch flows return a :class:`RunSummary` with one :class:`ItemOutcome` per item; when items
 failed, the others still finish and the flow then raises :class:`ItemsFailedError` naming them

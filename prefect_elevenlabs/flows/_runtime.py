@@ -23,8 +23,9 @@ from ._summary import NOT_STARTED_FOR_QUOTA, ItemOutcome
 CREDENTIALS_BLOCK_ENV = "ELEVENLABS_CREDENTIALS_BLOCK"
 """Names a saved ``ElevenLabsCredentials`` block that flows load when given no credentials."""
 
-DEFAULT_MAX_WORKERS = 4
-"""Threads of each flow's task runner: never unbounded (Prefect's default is)."""
+DEFAULT_MAX_WORKERS = 16
+"""Threads of each flow's task runner: never unbounded (Prefect's default is). Each batch flow's
+``max_concurrency`` decides how many items run at once; the runner only has to hold them."""
 
 
 def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> TaskRunner[PrefectFuture[Any]]:
@@ -34,7 +35,7 @@ def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> TaskRunner[PrefectFut
         ```python
         from prefect_elevenlabs.flows import narrate, task_runner
 
-        big = narrate.with_options(task_runner=task_runner(max_workers=16))
+        big = narrate.with_options(task_runner=task_runner(max_workers=32))
         ```
     """
     if max_workers < 1:

@@ -7,34 +7,32 @@ import contextlib
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, task
-from prefect.cache_policies import NO_CACHE
+from prefect.utilities.asyncutils import run_coro_as_sync
 from pydantic import Field
 
 from ..blocks import ElevenLabsCredentials
 from ..errors import InvalidRequestError, MediaError
-from ..media import concat, ffmpeg_binary, probe
+from ..media import concat, ffmpeg_binary, normalize_loudness, probe
 from ..results import AudioAsset
 from ..tasks import _audio, _storage
-from ..tasks._policy import run_logger
+from ..tasks._policy import RETRY_OPTIONS, generation_cache, run_logger
 from ..tasks.account import check_budget
 from ..tasks.artifacts import Progress, publish_outputs, publish_usage
-from ..tasks.media import normalize_loudness
 from ..tasks.text_to_speech import (
     DEFAULT_MODEL_ID,
     DEFAULT_OUTPUT_FORMAT,
     DEFAULT_VOICE_ID,
+    generate_speech,
     speech_file_name,
-    text_to_speech,
 )
 from ._artifacts import publish_summary
 from ._params import ScriptItem, VoiceSettingsInput
 from ._runtime import (
-    call_task,
     outcome_of,
     resolve_credentials,
     result_of,
@@ -45,6 +43,8 @@ from ._scripts import load_scripts, markdown_chapters, markdown_to_speech
 from ._summary import ItemOutcome, RunSummary, describe_error, raise_for_failures
 
 __all__ = ["join_with_chapters", "narrate", "narrate_script"]
+
+_T = TypeVar("_T")
 
 WORK_DIR_NAME = ".work"
 """Sub-folder of ``output_dir`` holding the raw speech that the task cache refers to."""
@@ -116,19 +116,75 @@ def _check_budget(
 # Audio work
 
 
-async def _finished(
-    source: AudioAsset, output_dir: str, name: str, target_lufs: float | None
-) -> str:
-    """Writes ``source`` as ``name`` in ``output_dir``, normalised to ``target_lufs`` if set."""
-    if target_lufs is not None:
-        normalized = await normalize_loudness(
-            source.uri, output_dir=output_dir, filename=name, target_lufs=target_lufs
+def _run_async(coroutine: Coroutine[Any, Any, _T]) -> _T:
+    """Runs a coroutine from the script task's worker thread (on a loop of its own)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    return run_coro_as_sync(coroutine)  # called from a running loop: Prefect runs it elsewhere
+
+
+def _raw_speech(
+    text: str, credentials: ElevenLabsCredentials, work_dir: str, options: dict[str, Any]
+) -> tuple[AudioAsset, bool]:
+    """The raw speech of one text in the work folder: ``(asset, already_there)``.
+
+    The file name is derived from the text and every speech option, and files only appear
+    there complete (written under a temporary name, then renamed), so a file that exists is
+    the speech of exactly these inputs: reusing it spends nothing.
+    """
+    work = _storage.OutputDir(work_dir)
+    name = speech_file_name(text, **options)
+    if work.exists(name):
+        with _storage.local_copy(work.uri_of(name)) as local:
+            duration, sample_rate = _audio.audio_facts(local, options["output_format"])
+            size = local.stat().st_size
+        asset = AudioAsset(
+            uri=work.uri_of(name),
+            format=options["output_format"],
+            sample_rate=sample_rate,
+            duration_s=duration,
+            size_bytes=size,
+            characters=0,
+            voice_id=options["voice_id"],
+            model_id=options["model_id"],
+            text=text,
         )
-        return normalized.uri
+        return asset, True
+    spoken = _run_async(generate_speech(text, credentials, output_dir=work_dir, **options))
+    assert isinstance(spoken, AudioAsset)
+    return spoken, False
+
+
+def _finished(source: AudioAsset, output_dir: str, name: str, target_lufs: float | None) -> str:
+    """Writes ``source`` as ``name`` in ``output_dir``, normalised to ``target_lufs`` if set."""
     final_dir = _storage.OutputDir(output_dir)
     with _storage.local_copy(source.uri) as local, final_dir.staged(name) as staged:
-        await asyncio.to_thread(shutil.copyfile, local, staged)
+        if target_lufs is None:
+            shutil.copyfile(local, staged)
+        else:
+            normalize_loudness(local, staged, target_lufs=target_lufs)
     return final_dir.uri_of(name)
+
+
+def _joined_extension(ext: str) -> str:
+    return "mp3" if ext == "mp3" else "m4a"
+
+
+def _output_names(plan: _Speech, output_format: str) -> list[str]:
+    """The files a script ends as in ``output_dir``: the joined file first, when joined."""
+    ext = _audio.extension(output_format)
+    names = [f"{name}.{ext}" for name, _, _ in plan.parts]
+    if plan.joined:
+        names.insert(0, f"{plan.id}.{_joined_extension(ext)}")
+    return names
+
+
+def _expected_outputs(inputs: dict[str, Any]) -> list[str]:
+    plan = _Speech.model_validate(inputs["plan"])
+    out = _storage.OutputDir(inputs["output_dir"])
+    return [out.uri_of(name) for name in _output_names(plan, inputs["tts"]["output_format"])]
 
 
 def _chapter_metadata(titles: list[str], durations: list[float]) -> str:
@@ -191,8 +247,13 @@ def join_with_chapters(parts: list[Path], titles: list[str], dest: Path) -> Path
     return dest
 
 
-@task(name="Narrate script", task_run_name="narrate {plan.id}", cache_policy=NO_CACHE)
-async def narrate_script(
+@task(
+    name="Narrate script",
+    task_run_name="narrate {plan.id}",
+    cache_policy=generation_cache(_expected_outputs),
+    **RETRY_OPTIONS,
+)
+def narrate_script(
     plan: _Speech,
     credentials: ElevenLabsCredentials,
     tts: dict[str, Any],
@@ -200,7 +261,14 @@ async def narrate_script(
     work_dir: str,
     target_lufs: float | None,
 ) -> ItemOutcome:
-    """Speaks one script (each of its chapters, when split) and writes the final files."""
+    """Speaks one script (each of its chapters, when split) and writes its final files.
+
+    One task run per script, cached on its inputs (not the credentials) while its files exist;
+    the raw speech of each part stays in ``work_dir`` and is reused by any later run that asks
+    for the same text and settings (another loudness target, a run that crashed part-way).
+    A sync task on purpose: Prefect runs it in the task runner's thread with the flow's API
+    client, where an async one would build a client (and TLS context) for every script.
+    """
     options = {**tts, "voice_id": plan.voice_id or tts["voice_id"]}
     ext = _audio.extension(tts["output_format"])
     final_dir = _storage.OutputDir(output_dir)
@@ -208,22 +276,19 @@ async def narrate_script(
     assets: list[AudioAsset] = []
     outputs: list[str] = []
     for name, _title, text in plan.parts:
-        asset, cached = await call_task(
-            text_to_speech, text, credentials, output_dir=work_dir, **options
-        )
-        if not cached:
+        asset, reused = _raw_speech(text, credentials, work_dir, options)
+        if not reused:
             spent += asset.characters
         assets.append(asset)
-        outputs.append(await _finished(asset, output_dir, f"{name}.{ext}", target_lufs))
+        outputs.append(_finished(asset, output_dir, f"{name}.{ext}", target_lufs))
     duration = sum(a.duration_s or 0.0 for a in assets)
     if plan.joined:
-        joined_ext = "mp3" if ext == "mp3" else "m4a"
         with contextlib.ExitStack() as stack:
             locals_ = [stack.enter_context(_storage.local_copy(uri)) for uri in outputs]
-            name = f"{plan.id}.{joined_ext}"
+            name = f"{plan.id}.{_joined_extension(ext)}"
             with final_dir.staged(name) as staged:
                 titles = [title for _, title, _ in plan.parts]
-                await asyncio.to_thread(join_with_chapters, list(locals_), titles, staged)
+                join_with_chapters(list(locals_), titles, staged)
         outputs.insert(0, final_dir.uri_of(name))
     return ItemOutcome(
         id=plan.id,
@@ -251,7 +316,7 @@ def narrate(
     target_lufs: float | None = -16.0,
     chapters: bool = False,
     max_characters: int | None = None,
-    max_concurrency: int = 4,
+    max_concurrency: int = 8,
     credentials: ElevenLabsCredentials | None = None,
 ) -> RunSummary:
     """Narrates a batch of scripts into audio files named by script id.
@@ -282,7 +347,9 @@ def narrate(
         target_lufs: Integrated loudness of the outputs (EBU R128); empty keeps the raw level.
         chapters: Split Markdown scripts at headings and add chapter markers.
         max_characters: Refuse to start when the batch would spend more than this.
-        max_concurrency: Scripts spoken at once (the credentials' cap applies too).
+        max_concurrency: Scripts in progress at once. Requests in flight are capped by the
+            credentials' ``max_concurrency`` (the plan's limit); about twice that here keeps
+            the next scripts ready whenever a request slot frees up.
         credentials: ElevenLabs credentials; empty loads the block named by
             ELEVENLABS_CREDENTIALS_BLOCK, else reads ELEVENLABS_API_KEY/ELEVENLABS_BASE_URL.
 
@@ -354,6 +421,9 @@ def narrate(
     for done, (index, future) in enumerate(batch, start=1):
         plan = plans[index]
         outcome, error = outcome_of(future)
+        if outcome is not None and future.state.name == "Cached":
+            # A script answered from the cache spent nothing in this run.
+            outcome = outcome.model_copy(update={"characters": 0})
         if outcome is not None:
             logger.info(
                 "[%d/%d] %s -> %s (%.1f s, %d characters)",
@@ -372,6 +442,7 @@ def narrate(
         progress.advance(description=f"{done} of {len(plans)} scripts done (last: {plan.id})")
     for index, skipped in batch.skipped([plan.id for plan in plans]):
         outcomes[index] = skipped
+    progress.flush()
 
     summary = RunSummary(
         flow="narrate", output_dir=out.uri_of(""), items=[o for o in outcomes if o is not None]

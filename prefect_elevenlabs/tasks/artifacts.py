@@ -8,8 +8,10 @@ publishes (unattached) when a Prefect API is reachable, and otherwise logs a war
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+import time
 from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
@@ -385,6 +387,11 @@ class Progress:
     Thread-safe, so tasks running in a thread pool may advance it too. Publishing problems are
     logged, never raised: a lost progress update must not fail a batch.
 
+    Updates reach the API at most once every ``min_interval`` seconds (the first and the one
+    that completes the batch always do): a batch of thousands of short items would otherwise
+    spend more of the API's time on its progress bar than on its items. :meth:`flush`
+    publishes an update held back by that interval, for a batch that stops short of its total.
+
     Example:
         ```python
         progress = Progress(len(texts), key="narration progress")
@@ -394,16 +401,30 @@ class Progress:
         ```
     """
 
-    def __init__(self, total: int, key: str | None = None, description: str | None = None) -> None:
+    def __init__(
+        self,
+        total: int,
+        key: str | None = None,
+        description: str | None = None,
+        *,
+        min_interval: float = 1.0,
+    ) -> None:
         if total < 0:
             raise ValueError(f"total must be 0 or more, got {total}")
+        if min_interval < 0:
+            raise ValueError(f"min_interval must be 0 or more, got {min_interval}")
         self.total = total
         self.done = 0
         self.key = artifact_key(key)
         self.description = description
+        self.min_interval = min_interval
         self.artifact_id: UUID | None = None
+        self.published = 0
+        """Updates sent to the API so far, the artifact's creation included."""
         self._lock = threading.Lock()
         self._created = False
+        self._published_at = -math.inf
+        self._held_back = False
 
     @property
     def percent(self) -> float:
@@ -412,73 +433,103 @@ class Progress:
             return 100.0
         return min(100.0, 100.0 * self.done / self.total)
 
-    def _ensure_created(self) -> None:
-        if self._created:
-            return
-        self._created = True
-        self.artifact_id = _publish(
-            create_progress_artifact,
-            "progress",
-            progress=self.percent,
-            key=self.key,
-            description=self.description,
-        )
+    def _count(self, n: int, description: str | None) -> None:
+        self.done = min(self.total, self.done + n) if self.total else self.done + n
+        if description is not None:
+            self.description = description
+
+    def _due(self) -> bool:
+        """Whether the next update goes out now; otherwise it is held back (lock held)."""
+        finished = self.total > 0 and self.done >= self.total
+        waited = time.monotonic() - self._published_at
+        if not self._created or finished or waited >= self.min_interval:
+            self._held_back = False
+            self._published_at = time.monotonic()
+            self.published += 1
+            return True
+        self._held_back = True
+        return False
+
+    def _create_kwargs(self) -> dict[str, Any]:
+        return {"progress": self.percent, "key": self.key, "description": self.description}
+
+    def _update_kwargs(self) -> dict[str, Any]:
+        return {
+            "artifact_id": self.artifact_id,
+            "progress": self.percent,
+            "description": self.description,
+        }
+
+    def _publish_now(self) -> None:
+        """Creates the artifact, or updates it with the current value (lock held)."""
+        if not self._created:
+            self._created = True
+            kwargs = self._create_kwargs()
+            self.artifact_id = _publish(create_progress_artifact, "progress", **kwargs)
+        elif self.artifact_id is not None:
+            _publish(update_progress_artifact, "progress", **self._update_kwargs())
 
     def start(self) -> Progress:
         """Publishes the artifact at its current value (0 % for a fresh batch)."""
         with self._lock:
-            self._ensure_created()
+            if not self._created and self._due():
+                self._publish_now()
         return self
 
     def advance(self, n: int = 1, description: str | None = None) -> float:
-        """Marks ``n`` more items done and updates the artifact; returns the new percentage."""
+        """Marks ``n`` more items done and updates the artifact (see ``min_interval``);
+        returns the new percentage."""
         with self._lock:
-            self.done = min(self.total, self.done + n) if self.total else self.done + n
-            if description is not None:
-                self.description = description
-            if not self._created:
-                self._ensure_created()
-            elif self.artifact_id is not None:
-                _publish(
-                    update_progress_artifact,
-                    "progress",
-                    artifact_id=self.artifact_id,
-                    progress=self.percent,
-                    description=description,
-                )
+            self._count(n, description)
+            if self._due():
+                self._publish_now()
+            return self.percent
+
+    def flush(self) -> float:
+        """Publishes an update that ``min_interval`` held back, if any; returns the percentage."""
+        with self._lock:
+            if self._held_back and self._created:
+                self._held_back = False
+                self.published += 1
+                self._publish_now()
             return self.percent
 
     async def astart(self) -> Progress:
         """The async twin of :meth:`start`."""
-        if not self._created:
+        with self._lock:
+            first = not self._created and self._due()
             self._created = True
+        if first:
             self.artifact_id = await _apublish(
-                acreate_progress_artifact,
-                "progress",
-                progress=self.percent,
-                key=self.key,
-                description=self.description,
+                acreate_progress_artifact, "progress", **self._create_kwargs()
             )
         return self
 
     async def aadvance(self, n: int = 1, description: str | None = None) -> float:
         """The async twin of :meth:`advance`."""
         with self._lock:
-            self.done = min(self.total, self.done + n) if self.total else self.done + n
-            if description is not None:
-                self.description = description
+            self._count(n, description)
             percent = self.percent
-        if not self._created:
+            create = not self._created
+            update = not create and self._due()
+            kwargs = self._update_kwargs()
+        if create:
             await self.astart()
-        elif self.artifact_id is not None:
-            await _apublish(
-                aupdate_progress_artifact,
-                "progress",
-                artifact_id=self.artifact_id,
-                progress=percent,
-                description=description,
-            )
+        elif update and self.artifact_id is not None:
+            await _apublish(aupdate_progress_artifact, "progress", **kwargs)
         return percent
+
+    async def aflush(self) -> float:
+        """The async twin of :meth:`flush`."""
+        with self._lock:
+            update = self._held_back and self._created
+            self._held_back = False
+            if update:
+                self.published += 1
+            kwargs = self._update_kwargs()
+        if update and self.artifact_id is not None:
+            await _apublish(aupdate_progress_artifact, "progress", **kwargs)
+        return self.percent
 
 
 # --------------------------------------------------------------------------------------------

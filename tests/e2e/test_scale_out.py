@@ -166,12 +166,12 @@ def test_narrate_and_transcribe_give_the_same_results_on_a_dask_cluster(
             t["state"]["name"] for t in _task_runs(prefect_server, dask_runs[name]["flow_run_id"])
         ]
         assert states and set(states) == {"Completed"}, states
-    speech = [
+    scripts = [
         t
         for t in _task_runs(prefect_server, dask_runs["narrate"]["flow_run_id"])
-        if t["name"].startswith("ElevenLabs text to speech")
+        if t["name"].startswith("narrate ")
     ]
-    assert len(speech) == len(SCRIPTS)
+    assert len(scripts) == len(SCRIPTS)
     assert default_runs["narrate"]["flow_run_id"] != dask_runs["narrate"]["flow_run_id"]
 
 

@@ -347,7 +347,7 @@ def results_in(folder: Path) -> Iterator[None]:
         yield
 
 
-def task_reruns(flow_run_id: Any, name_prefix: str = "ElevenLabs text to speech") -> int:
+def task_reruns(flow_run_id: Any, name_prefix: str = "narrate ") -> int:
     """Times Prefect ran a task of the flow run again after it failed (its retries)."""
     import asyncio
 

@@ -91,6 +91,34 @@ def test_transcript_usage_outputs_and_progress_from_a_sync_flow(engine, material
     asyncio.run(check())
 
 
+def test_progress_updates_are_spaced_out_but_the_last_value_always_lands():
+    @flow
+    def batch():
+        full = Progress(50, key="spaced-progress", min_interval=60).start()
+        for _ in range(50):
+            full.advance()
+        halted = Progress(10, key="halted-progress", min_interval=60)
+        for _ in range(3):
+            halted.advance(description="3 done, then the batch stopped")
+        held_back = halted.published
+        halted.flush()
+        halted.flush()  # nothing more is pending: no second update
+        return full.published, held_back, halted.published
+
+    # The creation and the update that completes the batch; the 48 in between are held back.
+    assert batch() == (2, 1, 2)
+
+    import asyncio
+
+    async def check():
+        assert float((await latest("spaced-progress")).data) == 100.0
+        halted = await latest("halted-progress")
+        assert float(halted.data) == 30.0
+        assert halted.description == "3 done, then the batch stopped"
+
+    asyncio.run(check())
+
+
 async def test_async_twins_from_an_async_flow():
     assets = [
         AudioAsset(uri="/tmp/a.mp3", format="mp3_44100_128", characters=12, duration_s=1.5,
@@ -100,8 +128,11 @@ async def test_async_twins_from_an_async_flow():
 
     @flow
     async def report():
-        progress = await Progress(2, key="async-progress").astart()
+        progress = await Progress(3, key="async-progress", min_interval=60).astart()
+        await progress.aadvance(1)  # held back by min_interval
+        assert await progress.aflush() == pytest.approx(100 / 3)
         await progress.aadvance(2)
+        assert progress.published == 3
         return (
             await apublish_usage(assets, key="async usage"),
             await apublish_outputs(assets, key="async outputs"),

@@ -103,3 +103,43 @@ def test_logging_the_block_does_not_leak(caplog):
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("test").info("creds %r / %s / %s", creds, creds, creds.api_key)
     assert CANARY not in caplog.text
+
+
+def test_a_finished_event_loop_closes_its_clients_and_is_forgotten():
+    # Prefect runs each async task of a sync flow under asyncio.run on a loop of its own; the
+    # registry must neither keep those loops (and their sockets) alive nor leave pools open.
+    from prefect_elevenlabs.blocks import credentials as module
+
+    creds = ElevenLabsCredentials(api_key="k", base_url="http://127.0.0.1:9")
+    handed_out = []
+
+    async def grab():
+        client = creds.get_client()
+        assert creds.get_client() is client
+        assert asyncio.get_running_loop() in module._clients
+        handed_out.append(client)
+
+    for _ in range(30):
+        asyncio.run(grab())
+
+    assert len(module._clients) == 0
+    assert len({id(c) for c in handed_out}) == 30
+    assert all(c.transport._http.is_closed for c in handed_out)
+
+
+def test_a_loop_closed_by_hand_is_dropped_on_the_next_call():
+    from prefect_elevenlabs.blocks import credentials as module
+
+    creds = ElevenLabsCredentials(api_key="k", base_url="http://127.0.0.1:9")
+    loop = asyncio.new_event_loop()
+
+    async def grab():
+        return creds.get_client()
+
+    loop.run_until_complete(grab())
+    loop.close()  # without shutdown_asyncgens(): the loop never ran the closing generator
+    assert loop in module._clients
+
+    asyncio.run(grab())
+    assert loop not in module._clients
+    assert len(module._clients) == 0
