@@ -110,14 +110,7 @@ async def _respond(send: Send, status: int, body: bytes) -> None:
 def install_fast_voice(state: EngineState) -> None:
     """Stores :data:`FAST_VOICE_ID` in the engine's voice library."""
     state.add_voice(
-        StoredVoice(
-            voice_id=FAST_VOICE_ID,
-            name="Benchmark voice",
-            category="cloned",
-            profile={"engine": "espeak", "espeak_voice": "en-us", "pitch_semitones": 0.0},
-            description="espeak-ng without pitch shift, so synthesis costs next to nothing",
-            labels={"use_case": "benchmarks"},
-        )
+        StoredVoice.plain_espeak(FAST_VOICE_ID, "Benchmark voice", use_case="benchmarks")
     )
 
 

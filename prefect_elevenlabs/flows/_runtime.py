@@ -18,6 +18,7 @@ from prefect.transactions import CommitMode, atransaction
 from ..blocks import ElevenLabsCredentials
 from ..errors import ConfigurationError, QuotaExceededError
 from ..tasks._policy import run_logger
+from ..tasks.artifacts import Progress
 from ._summary import NOT_STARTED_FOR_QUOTA, ItemOutcome
 
 CREDENTIALS_BLOCK_ENV = "ELEVENLABS_CREDENTIALS_BLOCK"
@@ -79,9 +80,17 @@ class BoundedSubmission:
     :attr:`not_started` then names the items that never began. An item refused because the
     account ran out of credits halts the batch by itself (every further item would be refused
     too), and :attr:`stopped_by` keeps that error.
+
+    With a ``progress`` artifact, iterating publishes it at the start, advances it as each item
+    is handled and publishes the last value at the end (a halted batch ends short of 100 %).
     """
 
-    def __init__(self, starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int) -> None:
+    def __init__(
+        self,
+        starts: Sequence[Callable[[], PrefectFuture[Any]]],
+        limit: int,
+        progress: Progress | None = None,
+    ) -> None:
         if limit < 1:
             raise ValueError(f"the concurrency limit must be 1 or more, got {limit}")
         self._pending: deque[tuple[int, Callable[[], PrefectFuture[Any]]]] = deque(
@@ -89,6 +98,8 @@ class BoundedSubmission:
         )
         self._limit = limit
         self._halted = False
+        self._total = len(starts)
+        self.progress = progress
         self._in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
         self.stopped_by: QuotaExceededError | None = None
 
@@ -133,6 +144,9 @@ class BoundedSubmission:
             )
 
     def __iter__(self) -> Iterator[tuple[int, PrefectFuture[Any]]]:
+        if self.progress is not None:
+            self.progress.start()
+        handled = 0
         while self._in_flight or (self._pending and not self._halted):
             # Refilling happens only when the consumer asks for the next item, so a halt()
             # called while handling one item takes effect before anything else starts.
@@ -145,16 +159,28 @@ class BoundedSubmission:
             done.wait()
             self._halt_when_out_of_credits(done)
             yield self._in_flight.pop(done.task_run_id)
+            handled += 1
+            if self.progress is not None:
+                self.progress.advance(description=f"{handled} of {self._total} done")
+        if self.progress is not None:
+            self.progress.flush()
 
 
 def submit_bounded(
-    starts: Sequence[Callable[[], PrefectFuture[Any]]], limit: int
+    starts: Sequence[Callable[[], PrefectFuture[Any]]],
+    limit: int,
+    progress_key: str | None = None,
+    description: str | None = None,
 ) -> BoundedSubmission:
     """Starts items with at most ``limit`` in flight; iterating yields ``(index, future)``.
 
+    With ``progress_key``, a progress artifact under that key follows the batch.
     See :class:`BoundedSubmission`, which this returns, for stopping a batch part-way.
     """
-    return BoundedSubmission(starts, limit)
+    progress = (
+        Progress(len(starts), key=progress_key, description=description) if progress_key else None
+    )
+    return BoundedSubmission(starts, limit, progress)
 
 
 def result_of(future: PrefectFuture[Any]) -> Any:

@@ -674,7 +674,9 @@ def _dub_with_service(
         for lang in languages
     ]
     outcomes: dict[str, ItemOutcome] = {}
-    batch = submit_bounded(starts, max_concurrency)
+    batch = submit_bounded(
+        starts, max_concurrency, progress_key="dubbing-progress", description="Dubbing"
+    )
     for index, future in batch:
         outcome, error = outcome_of(future)
         outcomes[languages[index]] = outcome or _failed(languages[index], error)
@@ -826,7 +828,9 @@ def _compose(
     ]
     voiced: dict[str, list[VoicedSegment]] = {lang: [] for lang in planned}
     problems: dict[str, list[str]] = {lang: [] for lang in planned}
-    segments_batch = submit_bounded(starts, max_concurrency)
+    segments_batch = submit_bounded(
+        starts, max_concurrency, progress_key="dubbing-progress", description="Voicing segments"
+    )
     for index, future in segments_batch:
         lang, seg, _ = jobs[index]
         result, error = outcome_of(future)

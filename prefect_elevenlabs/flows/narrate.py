@@ -22,7 +22,7 @@ from ..results import AudioAsset
 from ..tasks import _audio, _storage
 from ..tasks._policy import RETRY_OPTIONS, generation_cache, run_logger
 from ..tasks.account import check_budget
-from ..tasks.artifacts import Progress, publish_outputs, publish_usage
+from ..tasks.artifacts import publish_outputs, publish_usage
 from ..tasks.text_to_speech import (
     DEFAULT_MODEL_ID,
     DEFAULT_OUTPUT_FORMAT,
@@ -406,8 +406,6 @@ def narrate(
     )
     _check_budget(needed, max_characters, credentials)
 
-    progress = Progress(len(plans), key="narration-progress", description="Narrating scripts")
-    progress.start()
     starts = [
         (
             lambda plan=plan: narrate_script.submit(
@@ -417,7 +415,9 @@ def narrate(
         for plan in plans
     ]
     outcomes: list[ItemOutcome | None] = [None] * len(plans)
-    batch = submit_bounded(starts, max_concurrency)
+    batch = submit_bounded(
+        starts, max_concurrency, progress_key="narration-progress", description="Narrating"
+    )
     for done, (index, future) in enumerate(batch, start=1):
         plan = plans[index]
         outcome, error = outcome_of(future)
@@ -439,10 +439,8 @@ def narrate(
             outcome = ItemOutcome(id=plan.id, status="failed", error=reason)
             logger.error("[%d/%d] %s failed: %s", done, len(plans), plan.id, reason)
         outcomes[index] = outcome
-        progress.advance(description=f"{done} of {len(plans)} scripts done (last: {plan.id})")
     for index, skipped in batch.skipped([plan.id for plan in plans]):
         outcomes[index] = skipped
-    progress.flush()
 
     summary = RunSummary(
         flow="narrate", output_dir=out.uri_of(""), items=[o for o in outcomes if o is not None]

@@ -196,7 +196,9 @@ def sound_design(
     starts = [lambda k=k, i=i, b=b: start(k, i, b) for k, i, b in briefs]
     outcomes: list[ItemOutcome | None] = [None] * len(briefs)
     assets: list[AudioAsset] = []
-    batch = submit_bounded(starts, max_concurrency)
+    batch = submit_bounded(
+        starts, max_concurrency, progress_key="sound-design-progress", description="Generating"
+    )
     for done, (index, future) in enumerate(batch, start=1):
         kind, item_id, brief = briefs[index]
         asset, error = outcome_of(future)

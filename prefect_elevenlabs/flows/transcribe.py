@@ -182,7 +182,9 @@ def transcribe(
         )
         for uri, stem in zip(readable, stems, strict=True)
     ]
-    batch = submit_bounded(starts, max_concurrency)
+    batch = submit_bounded(
+        starts, max_concurrency, progress_key="transcription-progress", description="Transcribing"
+    )
     for done, (index, future) in enumerate(batch, start=1):
         uri = readable[index]
         outcome, error = outcome_of(future)

@@ -97,6 +97,24 @@ class StoredVoice:
     samples: list[dict[str, Any]] = field(default_factory=list)
     created_at: int = field(default_factory=_now)
 
+    @classmethod
+    def plain_espeak(cls, voice_id: str, name: str, *, use_case: str) -> StoredVoice:
+        """A voice spoken by espeak-ng (en-us) without pitch shift: the quickest speech the
+        engine makes, for batches of hundreds in tests and benchmarks.
+
+        Example:
+            >>> StoredVoice.plain_espeak("fastVoice", "Fast voice", use_case="tests").profile
+            {'engine': 'espeak', 'espeak_voice': 'en-us', 'pitch_semitones': 0.0}
+        """
+        return cls(
+            voice_id=voice_id,
+            name=name,
+            category="cloned",
+            profile={"engine": "espeak", "espeak_voice": "en-us", "pitch_semitones": 0.0},
+            description="espeak-ng without pitch shift: synthesis costs a few milliseconds",
+            labels={"use_case": use_case},
+        )
+
 
 @dataclass
 class StoredPreview:

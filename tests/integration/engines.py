@@ -21,16 +21,7 @@ FAST_VOICE_ID = "fastEspeakTestVoice"
 def install_fast_voice(handle: EngineHandle) -> str:
     """Store :data:`FAST_VOICE_ID` (espeak-ng, unshifted) in the engine; return its id."""
     state: EngineState = handle.app.state.engine_state  # type: ignore[attr-defined]
-    state.add_voice(
-        StoredVoice(
-            voice_id=FAST_VOICE_ID,
-            name="Fast test voice",
-            category="cloned",
-            profile={"engine": "espeak", "espeak_voice": "en-us", "pitch_semitones": 0.0},
-            description="espeak-ng without pitch shift, for fast tests",
-            labels={"use_case": "tests"},
-        )
-    )
+    state.add_voice(StoredVoice.plain_espeak(FAST_VOICE_ID, "Fast test voice", use_case="tests"))
     return FAST_VOICE_ID
 
 

@@ -90,14 +90,7 @@ def install_fast_voice(data_dir: Path) -> str:
     state = EngineState(data_dir)
     try:
         state.add_voice(
-            StoredVoice(
-                voice_id=FAST_VOICE_ID,
-                name="Reliability voice",
-                category="cloned",
-                profile={"engine": "espeak", "espeak_voice": "en-us", "pitch_semitones": 0.0},
-                description="espeak-ng without pitch shift: cheap enough for batches of hundreds",
-                labels={"use_case": "tests"},
-            )
+            StoredVoice.plain_espeak(FAST_VOICE_ID, "Reliability voice", use_case="tests")
         )
     finally:
         state.close()

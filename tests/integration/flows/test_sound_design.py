@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -135,3 +136,14 @@ def test_a_batch_stops_starting_briefs_once_the_credits_run_out(make_engine, tmp
     index = json.loads((tmp_path / "index.json").read_text())
     assert [entry["status"] for entry in index["items"]][-3:] == ["skipped"] * 3
     assert "2 of 6 briefs completed" in error.message
+    # The progress artifact ends where the batch stopped: 3 of 6 briefs handled.
+    progress = asyncio.run(_latest_artifact("sound-design-progress"))
+    assert progress.data == 50.0 and progress.description == "3 of 6 done"
+
+
+async def _latest_artifact(key: str):
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        artifacts = await client.read_latest_artifacts()
+    return next(a for a in artifacts if a.key == key)
