@@ -462,7 +462,7 @@ class HostileBatch:
             (
                 "Hostile server: task runs Prefect retried after the client gave up",
                 str(self.task_reruns),
-                "sum of `run_count - 1` of the text-to-speech task runs (Prefect API)",
+                "sum of `run_count - 1` of the per-script task runs (Prefect API)",
             ),
             (
                 "Hostile server: faults met",

@@ -807,7 +807,13 @@ class _Espeak:
         return f"{name}+{variant}" if variant else name
 
     def speak(
-        self, text: str, voice: str, words_per_minute: int, pitch_range: int, seed: int = 0
+        self,
+        text: str,
+        voice: str,
+        words_per_minute: int,
+        pitch_range: int,
+        seed: int = 0,
+        pitch: int = 50,
     ) -> tuple[FloatArray, list[tuple[int, int, int]]]:
         encoded = text.encode("utf-8")
         with self._lock:
@@ -819,7 +825,7 @@ class _Espeak:
                 if lib.espeak_SetVoiceByName(voice.encode()) != 0:
                     raise UnsupportedLanguageError(f"espeak-ng has no voice named {voice!r}")
                 lib.espeak_SetParameter(_PARAM_RATE, words_per_minute, 0)
-                lib.espeak_SetParameter(_PARAM_PITCH, 50, 0)
+                lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
                 lib.espeak_SetParameter(_PARAM_RANGE, pitch_range, 0)
                 status = lib.espeak_Synth(
                     encoded, len(encoded) + 1, 0, 1, 0, _CHARS_UTF8, None, None
@@ -954,9 +960,10 @@ class _Plan:
     length_scale: float
     words_per_minute: int
     pitch_range: int
-    pitch_semitones: float
+    pitch_semitones: float  # left for the rubberband filter after espeak's own pitch
     depth: float
     seed: int
+    espeak_pitch: int = 50
 
 
 def _plan(
@@ -993,6 +1000,9 @@ def _plan(
             target = reference_f0("piper") * 2.0 ** (profile.pitch_semitones / 12.0)
             shift = 12.0 * math.log2(target / reference_f0("espeak", voice))
             shift = float(np.clip(shift, -12.0, 12.0))
+    espeak_pitch = 50
+    if engine == "espeak" and abs(shift) >= 0.01:
+        espeak_pitch, shift = _espeak_pitch_for(cast(str, voice), shift, pitch_range)
     return _Plan(
         engine=engine,
         espeak_voice=voice,
@@ -1000,9 +1010,49 @@ def _plan(
         words_per_minute=int(np.clip(round(175 * tempo), 80, 450)),
         pitch_range=pitch_range,
         pitch_semitones=shift,
+        espeak_pitch=espeak_pitch,
         depth=_intonation_depth(stability, style),
         seed=seed if seed is not None else zlib.crc32(text.encode("utf-8")),
     )
+
+
+_PITCH_SETTINGS = (0, 25, 50, 75, 100)
+
+
+@functools.lru_cache(maxsize=256)
+def _espeak_pitch_curve(voice: str, pitch_range: int) -> tuple[float, ...]:
+    """Semitones from espeak's default pitch (50) to each of :data:`_PITCH_SETTINGS`, for a
+    voice speaking with ``pitch_range`` (the range moves the pitch heard, not only its spread).
+    """
+    from .voices import estimate_f0
+
+    f0s = []
+    for setting in _PITCH_SETTINGS:
+        samples, _ = _Espeak.get().speak(
+            _REFERENCE_TEXT, voice, 175, pitch_range, pitch=setting
+        )
+        f0 = estimate_f0(samples, SAMPLE_RATE)
+        if f0 is None:  # pragma: no cover - the engines always produce voiced speech
+            raise SynthesisError(f"could not measure the pitch of espeak voice {voice}")
+        f0s.append(f0)
+    middle = f0s[_PITCH_SETTINGS.index(50)]
+    # Measured pitch is not strictly monotonic at the ends; interpolation needs it to be.
+    return tuple(np.maximum.accumulate([12.0 * math.log2(f / middle) for f in f0s]))
+
+
+def _espeak_pitch_for(voice: str, semitones: float, pitch_range: int = 50) -> tuple[int, float]:
+    """espeak's own pitch setting for a shift of ``semitones``, and what is left beyond its
+    reach (about -6 to +8 semitones) for the rubberband filter.
+
+    espeak changes pitch where it makes the voice; shifting its output afterwards blurs
+    the formants, which costs robotic non-English voices much of their intelligibility
+    (Whisper took a 5.5-semitone rubberband shift of Spanish for Latin or Italian).
+    """
+    # Measured every 10 steps of range: finer makes no audible difference.
+    curve = _espeak_pitch_curve(voice, round(pitch_range, -1))
+    reachable = float(np.clip(semitones, curve[0], curve[-1]))
+    setting = round(float(np.interp(reachable, curve, _PITCH_SETTINGS)))
+    return setting, semitones - reachable
 
 
 def _english_espeak_language(name: str) -> str:
@@ -1029,6 +1079,7 @@ def _render(piece: str, plan: _Plan, index: int, pause: float) -> Speech:
             plan.words_per_minute,
             plan.pitch_range,
             seed=zlib.crc32(f"{plan.seed}:{index}".encode()),
+            pitch=plan.espeak_pitch,
         )
         words = _espeak_word_timings(spoken, audio, events)
     if len(audio):

@@ -115,7 +115,27 @@ def test_pitch_shift_moves_f0_and_keeps_duration(
     assert f_base and f_up and f_down
     assert 3.5 < semitones(f_up, f_base) < 6.5
     assert 2.5 < semitones(f_base, f_down) < 5.5
-    assert len(up.samples) == len(base.samples) == len(down.samples)
+    if profile.engine == "piper":
+        # Shifted after synthesis (rubberband): the duration is kept to the sample.
+        assert len(up.samples) == len(base.samples) == len(down.samples)
+    else:
+        # espeak speaks at the pitch asked for, which moves its timing by a few percent at most.
+        for shifted in (up, down):
+            assert abs(shifted.duration - base.duration) < 0.03 * base.duration
+
+
+def test_espeak_shifts_pitch_itself_within_its_range_and_hands_on_the_rest() -> None:
+    from prefect_elevenlabs.local.engines.tts import _espeak_pitch_for, _plan
+
+    setting, rest = _espeak_pitch_for("es+f3", -5.5)
+    assert 0 <= setting < 50 and rest == 0.0
+    setting, rest = _espeak_pitch_for("es+f3", 3.0)
+    assert 50 < setting <= 100 and rest == 0.0
+    # Beyond what espeak reaches (about -6 to +8 semitones) the filter does the remainder.
+    setting, rest = _espeak_pitch_for("es+f3", -11.0)
+    assert setting == 0 and -6.0 < rest < -3.0
+    plan = _plan("Hola.", VoiceProfile("espeak", pitch_semitones=-4.0), "es", 1.0, 0.5, 0.0, 1)
+    assert plan.espeak_pitch < 50 and plan.pitch_semitones == 0.0
 
 
 def test_same_seed_is_identical_and_seeds_differ_when_unstable() -> None:
