@@ -370,6 +370,15 @@ def _budget_note(
     total = _total_cpu(best)
     busy = best["cpu_ms_per_request"].get("machine_busy_share")
     ceiling = CAP / service_s / ideal_rate
+    sdk = runs.get("sdk_semaphore")
+    sdk_text = ""
+    if sdk and sdk.get("window_s"):
+        sdk_rate = sdk["completed"] / sdk["window_s"]
+        sdk_text = (
+            f" The official SDK with a semaphore of {CAP}, no orchestration at all, reached "
+            f"{sdk_rate / ideal_rate:.2f} against the same engine, so narrate delivers "
+            f"{achieved / sdk_rate:.0%} of what a hand-written loop gets from it."
+        )
     alone = runs.get("prefect_alone_overlapped")
     alone_text = (
         f" Prefect alone, in narrate's shape with no work, reached "
@@ -384,13 +393,14 @@ def _budget_note(
         else ""
     )
     return (
-        f"What stands in the way: the best narrate run ({best['scripts_at_once']} scripts in "
-        f"progress) reached {achieved / ideal_rate:.2f} of the ideal with "
-        f"{_in_flight(best)} of {CAP} request slots busy on average; with one request taking "
-        f"the engine {service_s * 1000:.0f} ms, a client keeping all {CAP} slots busy reaches "
-        f"{ceiling:.2f}.{cpu_text}{alone_text} Each new event loop costs Prefect an API client "
-        f"({client_ms:.0f} ms of CPU for its TLS context), which is why narrate's per-script "
-        "task is a sync task."
+        f"What stands in the way: the engine's service time more than the flow. The best "
+        f"narrate run ({best['scripts_at_once']} scripts in progress) reached "
+        f"{achieved / ideal_rate:.2f} of the ideal with {_in_flight(best)} of {CAP} request "
+        f"slots busy on average; one request alone takes the engine {service_s * 1000:.0f} ms, "
+        f"so keeping all {CAP} slots busy gives at most {ceiling:.2f}, and less once requests "
+        f"overlap on {cpus} CPUs.{sdk_text}{cpu_text}{alone_text} Each new event loop costs "
+        f"Prefect an API client ({client_ms:.0f} ms of CPU for its TLS context), which is why "
+        "narrate's per-script task is a sync task."
     )
 
 

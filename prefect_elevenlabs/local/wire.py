@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
@@ -232,12 +233,57 @@ def check_api_key(config: EngineConfig, api_key: str | None) -> bool:
     return any(matches)
 
 
+TOKEN_TYPES = ("realtime_scribe", "batch_scribe", "tts_websocket")
+"""Kinds of single-use token ``POST /v1/single-use-token/{token_type}`` issues."""
+
+TOKEN_ROUTES: dict[str, str] = {"/v1/speech-to-text": "batch_scribe"}
+"""HTTP routes that take a single-use token (``?token=``) in place of a key, and its kind."""
+
+_TOKEN_TTL_SECONDS = 15 * 60
+
+
+@dataclass
+class SingleUseToken:
+    """A token standing in for the key that asked for it: one use, one kind, 15 minutes."""
+
+    token_type: str
+    api_key: str | None
+    expires_at: float
+
+
+def _token_store(app: Any) -> dict[str, SingleUseToken]:
+    tokens: dict[str, SingleUseToken] | None = getattr(app.state, "single_use_tokens", None)
+    if tokens is None:
+        tokens = {}
+        app.state.single_use_tokens = tokens
+    now = time.monotonic()
+    for token in [t for t, item in tokens.items() if item.expires_at < now]:
+        del tokens[token]
+    return tokens
+
+
+def issue_single_use_token(app: Any, token_type: str, api_key: str | None) -> str:
+    """A new token of ``token_type`` for the holder of ``api_key``."""
+    token = "sutkn_" + secrets.token_urlsafe(24)
+    _token_store(app)[token] = SingleUseToken(
+        token_type, api_key, time.monotonic() + _TOKEN_TTL_SECONDS
+    )
+    return token
+
+
+def redeem_single_use_token(app: Any, token: str, token_type: str) -> SingleUseToken | None:
+    """Uses up ``token``; None when it is unknown, expired, used or of another kind."""
+    issued = _token_store(app).pop(token, None)
+    return issued if issued is not None and issued.token_type == token_type else None
+
+
 def authenticate(connection: HTTPConnection) -> RequestContext:
     """FastAPI dependency: check ``xi-api-key`` and return the request's context.
 
-    With keys configured, a missing or unknown key is answered 401 ``invalid_api_key``.
-    WebSocket routes are let through: they authenticate themselves (header, query or first
-    message) with :func:`check_api_key`.
+    With keys configured, a missing or unknown key is answered 401 ``invalid_api_key``. The
+    routes of :data:`TOKEN_ROUTES` also take a single-use token of their kind as ``?token=``
+    (without a key), used up by the request. WebSocket routes are let through: they
+    authenticate themselves (header, query or first message) with :func:`check_api_key`.
     """
     existing = connection.scope.get("state", {}).get("context")
     if isinstance(existing, RequestContext):
@@ -245,7 +291,19 @@ def authenticate(connection: HTTPConnection) -> RequestContext:
     config: EngineConfig = connection.app.state.config
     api_key = connection.headers.get("xi-api-key") or None
     rid = request_id_of(connection)
-    if connection.scope["type"] == "http" and not check_api_key(config, api_key):
+    token_type = TOKEN_ROUTES.get(connection.url.path)
+    token = connection.query_params.get("token") if token_type and not api_key else None
+    if connection.scope["type"] == "http" and token and token_type:
+        issued = redeem_single_use_token(connection.app, token, token_type)
+        if issued is None and config.auth_required:
+            raise api_error(
+                401,
+                "invalid_api_key",
+                f"The single-use token is unknown, expired or already used: ask for a new one "
+                f"with POST /v1/single-use-token/{token_type}.",
+            )
+        api_key = issued.api_key if issued is not None else None
+    elif connection.scope["type"] == "http" and not check_api_key(config, api_key):
         if not api_key:
             message = "No API key was sent: pass your key in the xi-api-key header."
         else:

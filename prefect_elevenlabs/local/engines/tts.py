@@ -1028,9 +1028,7 @@ def _espeak_pitch_curve(voice: str, pitch_range: int) -> tuple[float, ...]:
 
     f0s = []
     for setting in _PITCH_SETTINGS:
-        samples, _ = _Espeak.get().speak(
-            _REFERENCE_TEXT, voice, 175, pitch_range, pitch=setting
-        )
+        samples, _ = _Espeak.get().speak(_REFERENCE_TEXT, voice, 175, pitch_range, pitch=setting)
         f0 = estimate_f0(samples, SAMPLE_RATE)
         if f0 is None:  # pragma: no cover - the engines always produce voiced speech
             raise SynthesisError(f"could not measure the pitch of espeak voice {voice}")

@@ -33,7 +33,6 @@ import contextlib
 import json
 import logging
 import secrets
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Annotated, Any
@@ -44,7 +43,17 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..config import EngineConfig
 from ..modes import EngineModes
-from ..wire import ApiError, RequestContext, api_error, authenticate, check_api_key, key_id
+from ..wire import (
+    TOKEN_TYPES,
+    ApiError,
+    RequestContext,
+    api_error,
+    authenticate,
+    check_api_key,
+    issue_single_use_token,
+    key_id,
+    redeem_single_use_token,
+)
 from ._common import run_blocking
 from .stt import TranscriptOptions, api_words, transcribe_samples
 
@@ -68,10 +77,6 @@ AUDIO_FORMATS: dict[str, int] = {
 }
 """Input ``audio_format`` -> sample rate."""
 
-TOKEN_TYPES = ("realtime_scribe", "batch_scribe", "tts_websocket")
-"""Kinds of single-use token ``POST /v1/single-use-token/{token_type}`` issues."""
-
-_TOKEN_TTL_SECONDS = 15 * 60
 _PARTIAL_EVERY_SECONDS = 1.0
 _MAX_SEGMENT_SECONDS = 90.0
 _MAX_CHUNK_BYTES = 1 << 20
@@ -228,24 +233,6 @@ def parse_settings(websocket: WebSocket) -> SessionSettings:
 # -- single-use tokens ------------------------------------------------------------------------
 
 
-@dataclass
-class _Token:
-    token_type: str
-    api_key: str | None
-    expires_at: float
-
-
-def _tokens(app: Any) -> dict[str, _Token]:
-    tokens: dict[str, _Token] | None = getattr(app.state, "single_use_tokens", None)
-    if tokens is None:
-        tokens = {}
-        app.state.single_use_tokens = tokens
-    now = time.monotonic()
-    for token in [t for t, item in tokens.items() if item.expires_at < now]:
-        del tokens[token]
-    return tokens
-
-
 @router.post("/v1/single-use-token/{token_type}", summary="Issue a single-use token")
 async def single_use_token(
     request: Request,
@@ -260,11 +247,7 @@ async def single_use_token(
             f"token_type must be one of {', '.join(TOKEN_TYPES)}, got {token_type!r}.",
             param="token_type",
         )
-    token = "sutkn_" + secrets.token_urlsafe(24)
-    _tokens(request.app)[token] = _Token(
-        token_type, context.api_key, time.monotonic() + _TOKEN_TTL_SECONDS
-    )
-    return {"token": token}
+    return {"token": issue_single_use_token(request.app, token_type, context.api_key)}
 
 
 def _authenticate(websocket: WebSocket) -> RequestContext | None:
@@ -273,8 +256,8 @@ def _authenticate(websocket: WebSocket) -> RequestContext | None:
     rid = str(websocket.scope.get("state", {}).get("request_id") or secrets.token_hex(16))
     token = websocket.query_params.get("token")
     if token:
-        issued = _tokens(websocket.app).pop(token, None)
-        if issued is not None and issued.token_type == "realtime_scribe":
+        issued = redeem_single_use_token(websocket.app, token, "realtime_scribe")
+        if issued is not None:
             return RequestContext(rid, issued.api_key, key_id(issued.api_key))
         if config.auth_required:
             return None

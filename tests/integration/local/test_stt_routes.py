@@ -288,3 +288,31 @@ def test_uploads_over_the_configured_limit_get_413(
     )
     assert response.status_code == 413
     assert "0.0625 MB" in response.json()["detail"]["message"]
+
+
+def test_a_single_use_batch_token_stands_in_for_the_key_once(
+    make_engine: Callable[..., EngineHandle], passage: np.ndarray
+) -> None:
+    guarded = make_engine(api_keys=["secret"])
+    upload = {"file": ("passage.wav", wav_bytes(passage[: 16000 * 3]), "audio/wav")}
+    form = {"model_id": "scribe_v1", "language_code": "en"}
+    with httpx.Client(base_url=guarded.base_url, timeout=120) as http:
+        def token(kind: str) -> str:
+            issued = http.post(f"/v1/single-use-token/{kind}", headers={"xi-api-key": "secret"})
+            assert issued.status_code == 200
+            return str(issued.json()["token"])
+
+        batch = token("batch_scribe")
+        first = http.post("/v1/speech-to-text", params={"token": batch}, data=form, files=upload)
+        assert first.status_code == 200, first.text
+        assert "fox" in first.json()["text"].lower()
+        # The token is used up, and a token of another kind does not open this route.
+        again = http.post("/v1/speech-to-text", params={"token": batch}, data=form, files=upload)
+        assert again.status_code == 401
+        assert "POST /v1/single-use-token/batch_scribe" in again.json()["detail"]["message"]
+        realtime = token("realtime_scribe")
+        other = http.post("/v1/speech-to-text", params={"token": realtime}, data=form, files=upload)
+        assert other.status_code == 401
+        # Tokens only stand in on the routes that take them.
+        voices = http.get("/v1/voices", params={"token": token("batch_scribe")})
+        assert voices.status_code == 401
