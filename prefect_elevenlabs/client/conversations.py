@@ -135,6 +135,24 @@ class Conversations(Resource):
             endpoint="GET /v1/convai/conversations/{conversation_id}/audio",
         )
 
+    async def send_feedback(
+        self, conversation_id: str, feedback: Literal["like", "dislike"] | None
+    ) -> None:
+        """Rates a conversation ``like`` or ``dislike``; ``None`` withdraws the rating.
+
+        The rating shows in the conversation's ``metadata.feedback`` (``overall_score``).
+        """
+        if feedback not in ("like", "dislike", None):
+            raise invalid(
+                f"feedback must be 'like', 'dislike' or None, got {feedback!r}", "feedback"
+            )
+        await self._transport.request_json(
+            "POST",
+            f"/v1/convai/conversations/{segment(conversation_id, 'conversation_id')}/feedback",
+            json={"feedback": feedback},
+            endpoint="POST /v1/convai/conversations/{conversation_id}/feedback",
+        )
+
     async def delete(self, conversation_id: str) -> StatusResponse:
         """Deletes a conversation."""
         data, meta = await self._transport.request_json(

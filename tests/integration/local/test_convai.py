@@ -16,7 +16,7 @@ from prefect import flow
 
 from prefect_elevenlabs import ElevenLabsCredentials
 from prefect_elevenlabs.client import ElevenLabsClient
-from prefect_elevenlabs.errors import NotFoundError
+from prefect_elevenlabs.errors import NotFoundError, RequestValidationError
 from prefect_elevenlabs.local.routes.convai import _mixdown
 from prefect_elevenlabs.local.server import EngineHandle
 from prefect_elevenlabs.local.state import CONVERSATION_AUDIO, EngineState
@@ -187,6 +187,15 @@ async def test_our_client_pages_through_and_reads_the_spoken_turns(fresh_engine)
         conversation = await client.conversations.get(ids[2])
         assert [turn.message for turn in conversation.messages()] == SPOKEN
         assert conversation.has_audio is True
+
+        await client.conversations.send_feedback(ids[2], "dislike")
+        rated = await client.conversations.get(ids[2])
+        assert rated.metadata["feedback"]["overall_score"] == "dislike"
+        await client.conversations.send_feedback(ids[2], None)
+        withdrawn = await client.conversations.get(ids[2])
+        assert withdrawn.metadata["feedback"]["overall_score"] is None
+        with pytest.raises(RequestValidationError):
+            await client.conversations.send_feedback(ids[2], "love")  # type: ignore[arg-type]
 
         await client.conversations.delete(ids[2])
         with pytest.raises(NotFoundError) as missing:
