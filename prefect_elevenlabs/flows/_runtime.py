@@ -17,6 +17,7 @@ from prefect.transactions import CommitMode, atransaction
 
 from ..blocks import ElevenLabsCredentials
 from ..errors import ConfigurationError, QuotaExceededError
+from ..tasks import _storage
 from ..tasks._policy import run_logger
 from ..tasks.artifacts import Progress
 from ._summary import NOT_STARTED_FOR_QUOTA, ItemOutcome
@@ -43,6 +44,21 @@ def task_runner(max_workers: int = DEFAULT_MAX_WORKERS) -> TaskRunner[PrefectFut
         raise ValueError(f"max_workers must be 1 or more, got {max_workers}")
     runner: Any = ThreadPoolTaskRunner(max_workers=max_workers)
     return cast("TaskRunner[PrefectFuture[Any]]", runner)
+
+
+def prepare_output(output_dir: str) -> _storage.OutputDir:
+    """The flow's output folder: created, writable, and cleared of the staging files a killed
+    run left in it (and in its ``.work`` cache)."""
+    out = _storage.OutputDir(output_dir)
+    out.ensure()
+    removed = out.remove_abandoned_staging()
+    if removed:
+        run_logger().info(
+            "removed %d unfinished file(s) an interrupted run left in %s",
+            len(removed),
+            out.uri_of(""),
+        )
+    return out
 
 
 def resolve_credentials(credentials: ElevenLabsCredentials | None) -> ElevenLabsCredentials:

@@ -57,6 +57,7 @@ from ._params import DubbingApiOptions, MixOptions, SegmentEdit
 from ._runtime import (
     call_task,
     outcome_of,
+    prepare_output,
     resolve_credentials,
     result_of,
     stem_of,
@@ -597,8 +598,7 @@ def dub(
             f"max_concurrency must be 1 or more, got {max_concurrency}", param="max_concurrency"
         )
     formats: list[Literal["srt", "vtt"]] = list(dict.fromkeys(subtitle_formats or ("srt", "vtt")))
-    out = _storage.OutputDir(output_dir)
-    out.ensure()
+    prepare_output(output_dir)
     stem = stem_of(media)
     info: MediaInfo = result_of(probe_media.submit(media))
     if not info.has_audio:

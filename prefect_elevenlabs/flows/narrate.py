@@ -34,6 +34,7 @@ from ._artifacts import publish_summary
 from ._params import ScriptItem, VoiceSettingsInput
 from ._runtime import (
     outcome_of,
+    prepare_output,
     resolve_credentials,
     result_of,
     submit_bounded,
@@ -392,8 +393,7 @@ def narrate(
     plans = [_plan(item, chapters) for item in items]
     settings = voice_settings.model_dump(exclude_none=True) if voice_settings else None
     tts = _tts_options(voice_id, model_id, output_format, settings or None, language_code, seed)
-    out = _storage.OutputDir(output_dir)
-    out.ensure()
+    out = prepare_output(output_dir)
     work_dir = out.uri_of(WORK_DIR_NAME)
     work = _storage.OutputDir(work_dir)
 

@@ -20,7 +20,7 @@ from ..tasks.artifacts import publish_outputs, publish_usage
 from ..tasks.sound import DEFAULT_SOUND_FORMAT, compose_music, generate_sound_effect
 from ._artifacts import publish_summary
 from ._params import MusicBrief, SoundEffectBrief
-from ._runtime import outcome_of, resolve_credentials, submit_bounded, task_runner
+from ._runtime import outcome_of, prepare_output, resolve_credentials, submit_bounded, task_runner
 from ._scripts import ScriptError
 from ._summary import ItemOutcome, RunSummary, describe_error, raise_for_failures
 
@@ -164,8 +164,7 @@ def sound_design(
             f"max_concurrency must be 1 or more, got {max_concurrency}", param="max_concurrency"
         )
     ids = _brief_ids(effects, music)
-    out = _storage.OutputDir(output_dir)
-    out.ensure()
+    out = prepare_output(output_dir)
     ext = "mp3" if output_format == "auto" else _audio.extension(output_format)
     briefs: list[tuple[str, str, SoundEffectBrief | MusicBrief]] = [
         *(("sound effect", i, b) for i, b in zip(ids, effects, strict=False)),

@@ -21,6 +21,7 @@ from ._runtime import (
     call_task,
     expand_inputs,
     outcome_of,
+    prepare_output,
     resolve_credentials,
     submit_bounded,
     task_runner,
@@ -163,8 +164,7 @@ def transcribe(
     expanded = expand_inputs(inputs)
     if not expanded:
         raise InvalidRequestError("no inputs given: pass files, folders, globs or URLs")
-    out = _storage.OutputDir(output_dir)
-    out.ensure()
+    out = prepare_output(output_dir)
 
     outcomes: dict[str, ItemOutcome] = {}
     readable = [uri for uri, problem in expanded if problem is None]

@@ -1,7 +1,9 @@
 """Where task outputs go: a local directory or any fsspec URL (memory://, s3://, ...).
 
 Outputs are staged in a local temporary file and moved into place only when complete, so a
-crash or failure never leaves a partial file that a later run could mistake for a result.
+crash or failure never leaves a partial file that a later run could mistake for a result. A
+staging file's name carries the machine and process writing it, so what a killed process left
+behind can be told from what a running one is still writing, and cleared.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +30,26 @@ OUTPUT_DIR_ENV = "PREFECT_ELEVENLABS_OUTPUT_DIR"
 DEFAULT_OUTPUT_DIR = "elevenlabs-output"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,199}$")
+# ".<stem>.<host>-<pid>.<mkstemp random>.part<.suffix>", as OutputDir.staged names them.
+_STAGING = re.compile(
+    r"^\.(?P<stem>.+)\.(?P<host>[a-z0-9-]+)-(?P<pid>\d+)\.[a-z0-9_]+\.part(\.[^.]+)?$"
+)
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", socket.gethostname().lower()).strip("-")[:40] or "host"
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
 
 
 def default_output_dir() -> str:
@@ -108,14 +131,39 @@ class OutputDir:
     def exists(self, name: str) -> bool:
         return exists(self.uri_of(name))
 
+    def remove_abandoned_staging(self) -> list[Path]:
+        """Deletes staging files below this (local) folder whose writer, a process on this
+        machine, no longer runs: what a killed run left behind. Returns what it removed.
+
+        Files written by a running process, by another machine (a shared volume) or by
+        anything else are left alone.
+        """
+        if not self.is_local or not os.path.isdir(self.root):
+            return []
+        host = _host_tag()
+        removed: list[Path] = []
+        for folder, _subfolders, files in os.walk(self.root):
+            for name in files:
+                found = _STAGING.match(name)
+                if found is None or found["host"] != host or _running(int(found["pid"])):
+                    continue
+                path = Path(folder, name)
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
     @contextlib.contextmanager
     def staged(self, name: str) -> Iterator[Path]:
         """Yields a local temp path to write ``name`` into; publishes it only on success."""
         self.ensure()
         staging_dir = self.root if self.is_local else None
         # Keep the real suffix last so tools that infer the format from it (ffmpeg) still can.
+        owner = f"{_host_tag()}-{os.getpid()}"
         fd, tmp = tempfile.mkstemp(
-            prefix=f".{Path(name).stem}.", suffix=f".part{Path(name).suffix}", dir=staging_dir
+            prefix=f".{Path(name).stem}.{owner}.",
+            suffix=f".part{Path(name).suffix}",
+            dir=staging_dir,
         )
         os.close(fd)
         tmp_path = Path(tmp)

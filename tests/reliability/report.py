@@ -975,7 +975,8 @@ class CrashRun:
                 "Crash: partial files taken for results",
                 f"{len(self.partial_outputs_reported) + len(self.undecodable_after)}",
                 "no `.part` in the re-run's outputs; all files decode; "
-                f"hidden staging files left by the kill: {len(self.staging_left_at_kill)}",
+                f"hidden staging files left by the kill: {len(self.staging_left_at_kill)}, "
+                f"left after the re-run: {len(self.staging_left_after)}",
             ),
         ]
 

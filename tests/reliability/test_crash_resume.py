@@ -130,6 +130,11 @@ def test_no_visible_file_is_partial_after_the_kill(run: CrashRun) -> None:
 
 
 @pytest.mark.slow
+def test_the_rerun_clears_what_the_killed_run_left_half_written(run: CrashRun) -> None:
+    assert run.staging_left_after == []
+
+
+@pytest.mark.slow
 def test_the_rerun_completes_every_script(run: CrashRun) -> None:
     assert run.rerun_exit_code == 0
     assert run.missing_after == []
