@@ -114,7 +114,6 @@ class BoundedSubmission:
         )
         self._limit = limit
         self._halted = False
-        self._total = len(starts)
         self.progress = progress
         self._in_flight: dict[Any, tuple[int, PrefectFuture[Any]]] = {}
         self.stopped_by: QuotaExceededError | None = None
@@ -177,7 +176,7 @@ class BoundedSubmission:
             yield self._in_flight.pop(done.task_run_id)
             handled += 1
             if self.progress is not None:
-                self.progress.advance(description=f"{handled} of {self._total} done")
+                self.progress.advance(description=f"{handled} of {self.progress.total} done")
         if self.progress is not None:
             self.progress.flush()
 

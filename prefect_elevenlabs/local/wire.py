@@ -277,6 +277,34 @@ def redeem_single_use_token(app: Any, token: str, token_type: str) -> SingleUseT
     return issued if issued is not None and issued.token_type == token_type else None
 
 
+def _http_caller_key(
+    connection: HTTPConnection, config: EngineConfig, api_key: str | None
+) -> str | None:
+    """The key an HTTP request acts with: its own, or the one behind its single-use token.
+
+    Raises 401 ``invalid_api_key`` when the engine requires a key and neither lets it in.
+    """
+    token_type = TOKEN_ROUTES.get(connection.url.path)
+    token = connection.query_params.get("token") if token_type and not api_key else None
+    if token and token_type:
+        issued = redeem_single_use_token(connection.app, token, token_type)
+        if issued is None and config.auth_required:
+            raise api_error(
+                401,
+                "invalid_api_key",
+                f"The single-use token is unknown, expired or already used: ask for a new one "
+                f"with POST /v1/single-use-token/{token_type}.",
+            )
+        return issued.api_key if issued is not None else None
+    if not check_api_key(config, api_key):
+        if not api_key:
+            message = "No API key was sent: pass your key in the xi-api-key header."
+        else:
+            message = "Invalid API key"
+        raise api_error(401, "invalid_api_key", message)
+    return api_key
+
+
 def authenticate(connection: HTTPConnection) -> RequestContext:
     """FastAPI dependency: check ``xi-api-key`` and return the request's context.
 
@@ -291,24 +319,8 @@ def authenticate(connection: HTTPConnection) -> RequestContext:
     config: EngineConfig = connection.app.state.config
     api_key = connection.headers.get("xi-api-key") or None
     rid = request_id_of(connection)
-    token_type = TOKEN_ROUTES.get(connection.url.path)
-    token = connection.query_params.get("token") if token_type and not api_key else None
-    if connection.scope["type"] == "http" and token and token_type:
-        issued = redeem_single_use_token(connection.app, token, token_type)
-        if issued is None and config.auth_required:
-            raise api_error(
-                401,
-                "invalid_api_key",
-                f"The single-use token is unknown, expired or already used: ask for a new one "
-                f"with POST /v1/single-use-token/{token_type}.",
-            )
-        api_key = issued.api_key if issued is not None else None
-    elif connection.scope["type"] == "http" and not check_api_key(config, api_key):
-        if not api_key:
-            message = "No API key was sent: pass your key in the xi-api-key header."
-        else:
-            message = "Invalid API key"
-        raise api_error(401, "invalid_api_key", message)
+    if connection.scope["type"] == "http":
+        api_key = _http_caller_key(connection, config, api_key)
     context = RequestContext(request_id=rid, api_key=api_key, key_id=key_id(api_key))
     connection.scope.setdefault("state", {})["context"] = context
     return context

@@ -443,12 +443,22 @@ class Progress:
         finished = self.total > 0 and self.done >= self.total
         waited = time.monotonic() - self._published_at
         if not self._created or finished or waited >= self.min_interval:
-            self._held_back = False
-            self._published_at = time.monotonic()
-            self.published += 1
+            self._mark_published()
             return True
         self._held_back = True
         return False
+
+    def _flush_due(self) -> bool:
+        """Whether an update held back by ``min_interval`` goes out now (lock held)."""
+        if not (self._held_back and self._created):
+            return False
+        self._mark_published()
+        return True
+
+    def _mark_published(self) -> None:
+        self._held_back = False
+        self._published_at = time.monotonic()
+        self.published += 1
 
     def _create_kwargs(self) -> dict[str, Any]:
         return {"progress": self.percent, "key": self.key, "description": self.description}
@@ -488,9 +498,7 @@ class Progress:
     def flush(self) -> float:
         """Publishes an update that ``min_interval`` held back, if any; returns the percentage."""
         with self._lock:
-            if self._held_back and self._created:
-                self._held_back = False
-                self.published += 1
+            if self._flush_due():
                 self._publish_now()
             return self.percent
 
@@ -522,10 +530,7 @@ class Progress:
     async def aflush(self) -> float:
         """The async twin of :meth:`flush`."""
         with self._lock:
-            update = self._held_back and self._created
-            self._held_back = False
-            if update:
-                self.published += 1
+            update = self._flush_due()
             kwargs = self._update_kwargs()
         if update and self.artifact_id is not None:
             await _apublish(aupdate_progress_artifact, "progress", **kwargs)
